@@ -1,0 +1,5 @@
+"""``python -m lrkit.cli``."""
+
+from lrkit.cli import main
+
+raise SystemExit(main())

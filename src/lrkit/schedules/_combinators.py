@@ -1,0 +1,497 @@
+"""Composition: warmup, sequence (``>>``), products and multiples (``*``), clip, shift, advance,
+stretch and repeat. Each returns a new schedule value that prints, compares and serialises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lrkit.schedules import _check as check
+from lrkit.schedules._anneal import cos_weight, mix
+from lrkit.schedules._base import FloatArray, Schedule, register
+from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
+from lrkit.schedules._units import Length, check_length
+
+
+def _schedule(owner: str, name: str, value: object) -> Schedule:
+    if not isinstance(value, Schedule):
+        raise ScheduleTypeError(
+            f"{owner}: {name} must be a Schedule, got {name}={value!r} of type "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def _schedules(owner: str, name: str, values: object, min_len: int) -> tuple[Schedule, ...]:
+    if isinstance(values, Schedule) or not isinstance(values, Seq):
+        raise ScheduleTypeError(f"{owner}: {name} must be a list of schedules, got {values!r}")
+    out = tuple(_schedule(owner, f"{name}[{i}]", v) for i, v in enumerate(values))
+    if len(out) < min_len:
+        raise ScheduleValueError(
+            f"{owner}: {name} needs at least {min_len} schedules, got {len(out)}"
+        )
+    return out
+
+
+def _head(s: Schedule) -> float:
+    return float(s._eval(np.zeros(1))[0])
+
+
+@register("warmup")
+@dataclass(frozen=True, slots=True)
+class Warmup(Schedule):
+    """See :func:`warmup`."""
+
+    _positional = 1
+    _lengths = ("steps",)
+    _children = ("schedule",)
+    schedule: Schedule
+    steps: Length = 1
+    start: float = 0.0
+    shape: str = "linear"
+
+    def _validate(self) -> None:
+        owner = "warmup"
+        _schedule(owner, "schedule", self.schedule)
+        self._set("steps", check_length(owner, "steps", self.steps))
+        self._set("start", check.real(owner, "start", self.start))
+        self._set(
+            "shape", check.choice(owner, "shape", self.shape, ("linear", "cosine", "exponential"))
+        )
+        if self.shape == "exponential":
+            check.positive(owner, "start", self.start)
+            if self.schedule.is_bound and _head(self.schedule) <= 0:
+                raise ScheduleValueError(
+                    f"{owner}: an exponential ramp needs a target > 0, got the schedule's first "
+                    f"value {_head(self.schedule)!r}"
+                )
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        steps = float(self.steps)  # type: ignore[arg-type]
+        ramp = t < steps
+        out = np.empty(t.shape)
+        out[~ramp] = self.schedule._eval(t[~ramp] - steps)
+        if np.any(ramp):
+            target = _head(self.schedule)
+            frac = t[ramp] / steps
+            if self.shape == "linear":
+                out[ramp] = mix(self.start, target, 1.0 - frac)
+            elif self.shape == "cosine":
+                out[ramp] = mix(self.start, target, cos_weight(frac))
+            else:
+                out[ramp] = self.start * (target / self.start) ** frac
+        return out
+
+    def _duration(self) -> float | None:
+        inner = self.schedule._duration()
+        return None if inner is None else self.steps + inner  # type: ignore[operator]
+
+
+def warmup(
+    schedule: Schedule, *, steps: Length, start: float = 0.0, shape: str = "linear"
+) -> Warmup:
+    """Ramp from ``start`` to ``schedule(0)`` over ``steps`` steps, then run ``schedule``.
+
+    With ``f = t / steps`` and ``target = schedule(0)``, for ``t < steps``:
+    ``v = start * (1 - f) + target * f`` (``linear``), the half-cosine
+    ``w = (1 + cos(pi f)) / 2``, ``v = start * w + target * (1 - w)`` (``cosine``), or
+    ``start * (target / start) ** f`` (``exponential``, ``start > 0``). From ``steps`` on:
+    ``v = schedule(t - steps)``. The warmup adds to the schedule's length: the decay's length
+    never includes the warmup (see the README's "Conventions").
+
+    Raises:
+        ValueError: ``steps`` not positive, unknown ``shape``, exponential with ``start <= 0``.
+
+    Holds ``schedule``'s final value after ``steps + schedule.duration``.
+
+    >>> s = warmup(cosine(1.0, 0.0, steps=100), steps=10)
+    >>> s(5), s(10), s(60)
+    (0.5, 1.0, 0.5)
+    """
+    return Warmup(schedule, steps, start, shape)
+
+
+@register("sequence")
+@dataclass(frozen=True, slots=True)
+class Sequence(Schedule):
+    """See :func:`sequence`."""
+
+    _positional = 1
+    _lengths = ("boundaries",)
+    _children = ("schedules",)
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[Length, ...] | None = None
+    _starts: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def _validate(self) -> None:
+        owner = "sequence"
+        schedules = _schedules(owner, "schedules", self.schedules, 1)
+        self._set("schedules", schedules)
+        if self.boundaries is not None:
+            if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Seq):
+                raise ScheduleTypeError(
+                    f"{owner}: boundaries must be a list of steps, got "
+                    f"boundaries={self.boundaries!r}"
+                )
+            bounds = tuple(
+                check_length(owner, f"boundaries[{i}]", b) for i, b in enumerate(self.boundaries)
+            )
+            if len(bounds) != len(schedules) - 1:
+                raise ScheduleValueError(
+                    f"{owner}: needs one boundary fewer than schedules, got {len(schedules)} "
+                    f"schedules and boundaries={list(bounds)!r}"
+                )
+            self._set("boundaries", bounds)
+        if not self.is_bound:
+            return
+        if self.boundaries is None:
+            starts: list[float] = [0]
+            for i, s in enumerate(schedules[:-1]):
+                d = s._duration()
+                if d is None:
+                    raise ScheduleValueError(
+                        f"{owner}: schedules[{i}] = {s} never settles (no duration), so it "
+                        f"cannot be followed; give boundaries=[...] explicitly"
+                    )
+                starts.append(starts[-1] + d)
+        else:
+            check.increasing(owner, "boundaries", self.boundaries)  # type: ignore[arg-type]
+            starts = [0, *self.boundaries]  # type: ignore[arg-type]
+        self._set("_starts", tuple(starts))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        starts = self._starts
+        if len(starts) == 1:
+            return self.schedules[0]._eval(t)
+        idx = np.searchsorted(np.asarray(starts[1:]), t, side="right")
+        out = np.empty(t.shape)
+        for k, s in enumerate(self.schedules):
+            mask = idx == k
+            if np.any(mask):
+                out[mask] = s._eval(t[mask] - starts[k])
+        return out
+
+    def _duration(self) -> float | None:
+        last = self.schedules[-1]._duration()
+        return None if last is None else self._starts[-1] + last
+
+    def __str__(self) -> str:
+        if self.boundaries is None:
+            return " >> ".join(_wrap(s, Sequence) for s in self.schedules)
+        return Schedule.__str__(self)
+
+
+def sequence(schedules: Seq[Schedule], *, boundaries: Seq[Length] | None = None) -> Sequence:
+    """Run schedules one after another; each child's clock starts at 0 at its boundary.
+
+    With start steps ``B_0 = 0 < B_1 < ...``, for ``B_k <= t < B_{k+1}``:
+    ``v(t) = schedules[k](t - B_k)``. Without ``boundaries`` each child runs for its own
+    duration (``B_{k+1} = B_k + schedules[k].duration``), which is what ``a >> b`` builds.
+    optax ``join_schedules``; torch ``SequentialLR`` (whose children start their clocks at
+    the milestone the same way).
+
+    Raises:
+        ValueError: boundaries not increasing or of the wrong count, a child without duration
+            followed by another when no boundaries are given.
+
+    Holds the last child's final value after it ends.
+
+    >>> s = constant(1.0) >> linear(1.0, 0.0, steps=10)
+    >>> s
+    constant(1.0) >> linear(1.0, 0.0, steps=10)
+    >>> sequence([constant(1.0), constant(0.5)], boundaries=[10])(10)
+    0.5
+    """
+    flat: list[Schedule] = []
+    for s in schedules:
+        if boundaries is None and isinstance(s, Sequence) and s.boundaries is None:
+            flat.extend(s.schedules)
+        else:
+            flat.append(s)
+    return Sequence(tuple(flat), None if boundaries is None else tuple(boundaries))
+
+
+@register("product")
+@dataclass(frozen=True, slots=True)
+class Product(Schedule):
+    """See :func:`product`."""
+
+    _positional = 1
+    _children = ("schedules",)
+    schedules: tuple[Schedule, ...]
+
+    def _validate(self) -> None:
+        self._set("schedules", _schedules("product", "schedules", self.schedules, 2))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        out = self.schedules[0]._eval(t)
+        for s in self.schedules[1:]:
+            out = out * s._eval(t)
+        return out
+
+    def _duration(self) -> float | None:
+        durations = [s._duration() for s in self.schedules]
+        return None if any(d is None for d in durations) else max(durations)  # type: ignore[type-var]
+
+    def __str__(self) -> str:
+        return " * ".join(_wrap(s, Product) for s in self.schedules)
+
+
+def product(schedules: Seq[Schedule]) -> Product:
+    """Pointwise product ``v(t) = prod_k schedules[k](t)`` (what ``a * b`` builds).
+
+    Settles when every factor has settled.
+
+    >>> (constant(2.0) * linear(1.0, 0.0, steps=10))(5)
+    1.0
+    """
+    flat: list[Schedule] = []
+    for s in schedules:
+        flat.extend(s.schedules if isinstance(s, Product) else (s,))
+    return Product(tuple(flat))
+
+
+@register("scale")
+@dataclass(frozen=True, slots=True)
+class Scale(Schedule):
+    """See :func:`scale`."""
+
+    _positional = 2
+    _children = ("schedule",)
+    schedule: Schedule
+    factor: float = 1.0
+
+    def _validate(self) -> None:
+        _schedule("scale", "schedule", self.schedule)
+        self._set("factor", check.real("scale", "factor", self.factor))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return self.factor * self.schedule._eval(t)
+
+    def _duration(self) -> float | None:
+        return self.schedule._duration()
+
+    def __str__(self) -> str:
+        return f"{self.factor!r} * {_wrap(self.schedule, Product)}"
+
+
+def scale(schedule: Schedule, factor: float) -> Scale:
+    """Scalar multiple ``v(t) = factor * schedule(t)`` (what ``0.5 * s`` builds).
+
+    >>> (0.5 * constant(2.0))(0)
+    1.0
+    """
+    if isinstance(schedule, Scale):
+        return Scale(schedule.schedule, schedule.factor * check.real("scale", "factor", factor))
+    return Scale(schedule, factor)
+
+
+@register("clip")
+@dataclass(frozen=True, slots=True)
+class Clip(Schedule):
+    """See :func:`clip`."""
+
+    _positional = 1
+    _children = ("schedule",)
+    schedule: Schedule
+    low: float | None = None
+    high: float | None = None
+
+    def _validate(self) -> None:
+        owner = "clip"
+        _schedule(owner, "schedule", self.schedule)
+        if self.low is None and self.high is None:
+            raise ScheduleValueError(f"{owner}: give low, high or both, got low=None, high=None")
+        if self.low is not None:
+            self._set("low", check.real(owner, "low", self.low))
+        if self.high is not None:
+            self._set("high", check.real(owner, "high", self.high))
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ScheduleValueError(
+                f"{owner}: low must be <= high, got low={self.low!r}, high={self.high!r}"
+            )
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return np.clip(self.schedule._eval(t), self.low, self.high)
+
+    def _duration(self) -> float | None:
+        return self.schedule._duration()
+
+
+def clip(schedule: Schedule, low: float | None = None, high: float | None = None) -> Clip:
+    """Values limited to ``[low, high]``: ``v(t) = min(max(schedule(t), low), high)``.
+
+    Raises:
+        ValueError: neither bound given, or ``low > high``.
+
+    >>> clip(linear(0.0, 1.0, steps=10), 0.2, 0.8)(1)
+    0.2
+    """
+    return Clip(schedule, low, high)
+
+
+@register("shift")
+@dataclass(frozen=True, slots=True)
+class Shift(Schedule):
+    """See :func:`shift`."""
+
+    _positional = 1
+    _lengths = ("steps",)
+    _children = ("schedule",)
+    schedule: Schedule
+    steps: Length = 1
+
+    def _validate(self) -> None:
+        _schedule("shift", "schedule", self.schedule)
+        self._set("steps", check_length("shift", "steps", self.steps))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return self.schedule._eval(np.maximum(t - float(self.steps), 0.0))  # type: ignore[arg-type]
+
+    def _duration(self) -> float | None:
+        inner = self.schedule._duration()
+        return None if inner is None else inner + self.steps  # type: ignore[operator]
+
+
+def shift(schedule: Schedule, *, steps: Length) -> Shift:
+    """Delay: ``v(t) = schedule(max(t - steps, 0))``, holding ``schedule(0)`` meanwhile.
+
+    >>> shift(linear(0.0, 1.0, steps=10), steps=5)(10)
+    0.5
+    """
+    return Shift(schedule, steps)
+
+
+@register("advance")
+@dataclass(frozen=True, slots=True)
+class Advance(Schedule):
+    """See :func:`advance`."""
+
+    _positional = 1
+    _lengths = ("steps",)
+    _children = ("schedule",)
+    schedule: Schedule
+    steps: Length = 1
+
+    def _validate(self) -> None:
+        _schedule("advance", "schedule", self.schedule)
+        self._set("steps", check_length("advance", "steps", self.steps))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return self.schedule._eval(t + float(self.steps))  # type: ignore[arg-type]
+
+    def _duration(self) -> float | None:
+        inner = self.schedule._duration()
+        return None if inner is None else max(inner - self.steps, 0)  # type: ignore[operator]
+
+
+def advance(schedule: Schedule, *, steps: Length) -> Advance:
+    """Skip the first ``steps`` steps: ``v(t) = schedule(t + steps)``.
+
+    >>> advance(linear(0.0, 1.0, steps=10), steps=5)(0)
+    0.5
+    """
+    return Advance(schedule, steps)
+
+
+@register("stretch")
+@dataclass(frozen=True, slots=True)
+class Stretch(Schedule):
+    """See :func:`stretch`."""
+
+    _positional = 2
+    _children = ("schedule",)
+    schedule: Schedule
+    factor: float = 1.0
+
+    def _validate(self) -> None:
+        _schedule("stretch", "schedule", self.schedule)
+        self._set("factor", check.positive("stretch", "factor", self.factor))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return self.schedule._eval(t / self.factor)
+
+    def _duration(self) -> float | None:
+        inner = self.schedule._duration()
+        return None if inner is None else inner * self.factor
+
+
+def stretch(schedule: Schedule, factor: float) -> Stretch:
+    """Slow time by ``factor``: ``v(t) = schedule(t / factor)`` (``factor < 1`` speeds it up).
+
+    Raises:
+        ValueError: ``factor`` not > 0.
+
+    >>> stretch(linear(0.0, 1.0, steps=10), 2.0)(10)
+    0.5
+    """
+    return Stretch(schedule, factor)
+
+
+@register("repeat")
+@dataclass(frozen=True, slots=True)
+class Repeat(Schedule):
+    """See :func:`repeat`."""
+
+    _positional = 1
+    _children = ("schedule",)
+    schedule: Schedule
+    times: int | None = None
+
+    def _validate(self) -> None:
+        owner = "repeat"
+        _schedule(owner, "schedule", self.schedule)
+        if self.times is not None:
+            times = check_length(owner, "times", self.times)
+            if isinstance(times, str):
+                raise ScheduleValueError(
+                    f"{owner}: times must be a positive integer, got times={self.times!r}"
+                )
+            self._set("times", times)
+        if self.schedule.is_bound:
+            d = self.schedule._duration()
+            if d is None or d <= 0:
+                raise ScheduleValueError(
+                    f"{owner}: the schedule must have a positive duration to repeat, got "
+                    f"{self.schedule} with duration {d!r}"
+                )
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        period = float(self.schedule._duration())  # type: ignore[arg-type]
+        local = np.mod(t, period)
+        if self.times is not None:
+            local = np.where(t >= self.times * period, period, local)
+        return self.schedule._eval(local)
+
+    def _duration(self) -> float | None:
+        if self.times is None:
+            return None
+        return self.times * self.schedule._duration()  # type: ignore[operator]
+
+
+def repeat(schedule: Schedule, *, times: int | None = None) -> Repeat:
+    """Run ``schedule`` back to back: ``v(t) = schedule(t mod D)`` with ``D`` its duration.
+
+    With ``times`` it stops after ``times * D`` steps and holds the final value; without, it
+    repeats forever (no duration).
+
+    Raises:
+        ValueError: the schedule has no positive duration, ``times`` not a positive integer.
+
+    >>> repeat(linear(1.0, 0.0, steps=10), times=2)([5, 15, 25])
+    array([0.5, 0.5, 0. ])
+    """
+    return Repeat(schedule, times)
+
+
+def _wrap(s: Schedule, parent: type) -> str:
+    """Parenthesise a child whose operator binds less tightly than the parent's."""
+    text = str(s)
+    loose = isinstance(s, Sequence) and s.boundaries is None
+    if parent is Product and (loose or isinstance(s, Product)):
+        return f"({text})"
+    if parent is Sequence and loose:
+        return f"({text})"
+    return text

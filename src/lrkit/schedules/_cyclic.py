@@ -1,0 +1,193 @@
+"""Periodic families: cosine with warm restarts (SGDR) and cyclical learning rates (CLR)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrkit.schedules import _check as check
+from lrkit.schedules._anneal import cos_weight
+from lrkit.schedules._base import FloatArray, Schedule, register
+from lrkit.schedules._errors import ScheduleValueError
+from lrkit.schedules._units import Length, check_length
+
+
+def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
+    p = check.real(owner, "peak", peak)
+    f = check.real(owner, "floor", floor)
+    if p < f:
+        raise ScheduleValueError(
+            f"{owner}: peak must be >= floor, got peak={peak!r}, floor={floor!r}"
+        )
+    return p, f
+
+
+@register("cosine_restarts")
+@dataclass(frozen=True, slots=True)
+class CosineRestarts(Schedule):
+    """See :func:`cosine_restarts`."""
+
+    _positional = 2
+    _lengths = ("steps",)
+    peak: float
+    floor: float = 0.0
+    steps: Length = 1
+    period_mult: float = 1.0
+    peak_mult: float = 1.0
+
+    def _validate(self) -> None:
+        owner = "cosine_restarts"
+        peak, floor = _check_peak_floor(owner, self.peak, self.floor)
+        self._set("peak", peak)
+        self._set("floor", floor)
+        self._set("steps", check_length(owner, "steps", self.steps))
+        pm = check.real(owner, "period_mult", self.period_mult)
+        if pm < 1:
+            raise ScheduleValueError(
+                f"{owner}: period_mult must be >= 1, got period_mult={self.period_mult!r}"
+            )
+        self._set("period_mult", pm)
+        self._set(
+            "peak_mult", check.in_range(owner, "peak_mult", self.peak_mult, 0, 1, low_open=True)
+        )
+
+    def cycle_index(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """For steps ``t``: the restart index ``i``, the start of that period and its length."""
+        first = float(self.steps)  # type: ignore[arg-type]
+        m = self.period_mult
+        if m == 1.0:
+            i = np.floor(t / first)
+            return i, i * first, np.full(t.shape, first)
+        i = np.floor(np.log1p(t * (m - 1.0) / first) / math.log(m))
+        start = first * np.expm1(i * math.log(m)) / (m - 1.0)
+        length = first * m**i
+        # Correct rare off-by-one results of the logarithm at period boundaries.
+        low = t < start
+        high = t >= start + length
+        if np.any(low) or np.any(high):
+            i = i - low + high
+            start = first * np.expm1(i * math.log(m)) / (m - 1.0)
+            length = first * m**i
+        return i, start, length
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        i, start, length = self.cycle_index(t)
+        frac = np.clip((t - start) / length, 0.0, 1.0)
+        amp = (self.peak - self.floor) * self.peak_mult**i
+        return self.floor + amp * cos_weight(frac)
+
+    def _duration(self) -> float | None:
+        return None
+
+
+def cosine_restarts(
+    peak: float,
+    floor: float = 0.0,
+    *,
+    steps: Length,
+    period_mult: float = 1.0,
+    peak_mult: float = 1.0,
+) -> CosineRestarts:
+    """Cosine annealing with warm restarts (SGDR; Loshchilov & Hutter, 2017).
+
+    Period ``i`` (from 0) lasts ``T_i = steps * period_mult ** i`` steps and starts at
+    ``S_i = steps * (period_mult ** i - 1) / (period_mult - 1)`` (``i * steps`` when
+    ``period_mult = 1``). Inside it, with ``f = (t - S_i) / T_i``:
+    ``v(t) = floor + (peak - floor) * peak_mult ** i * (1 + cos(pi f)) / 2``.
+
+    ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0=steps, T_mult, eta_min=floor)``
+    (torch accepts integer ``T_mult`` only; lrkit any float >= 1). Keras
+    ``CosineDecayRestarts(peak, first_decay_steps=steps, t_mul, m_mul, alpha=0)`` is this with
+    ``floor=0``; with ``alpha > 0`` Keras shrinks the floor together with the peak.
+
+    Raises:
+        ValueError: ``peak < floor``, ``steps`` not positive, ``period_mult < 1``,
+            ``peak_mult`` outside (0, 1].
+
+    Cyclic by definition: restarts forever (no duration).
+
+    >>> s = cosine_restarts(1.0, 0.0, steps=10, period_mult=2.0, peak_mult=0.5)
+    >>> s(0), s(10), s(30)
+    (1.0, 0.5, 0.25)
+    """
+    return CosineRestarts(peak, floor, steps, period_mult, peak_mult)
+
+
+@register("cyclic")
+@dataclass(frozen=True, slots=True)
+class Cyclic(Schedule):
+    """See :func:`cyclic`."""
+
+    _positional = 2
+    _lengths = ("steps_up", "steps_down")
+    floor: float
+    peak: float
+    steps_up: Length = 1
+    steps_down: Length | None = None
+    mode: str = "triangular"
+    gamma: float = 1.0
+
+    def _validate(self) -> None:
+        owner = "cyclic"
+        peak, floor = _check_peak_floor(owner, self.peak, self.floor)
+        self._set("peak", peak)
+        self._set("floor", floor)
+        self._set("steps_up", check_length(owner, "steps_up", self.steps_up))
+        if self.steps_down is not None:
+            self._set("steps_down", check_length(owner, "steps_down", self.steps_down))
+        self._set(
+            "mode",
+            check.choice(owner, "mode", self.mode, ("triangular", "triangular2", "exp_range")),
+        )
+        self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        up = float(self.steps_up)  # type: ignore[arg-type]
+        down = up if self.steps_down is None else float(self.steps_down)  # type: ignore[arg-type]
+        total = up + down
+        ratio = up / total
+        cycle = np.floor(1.0 + t / total)
+        x = 1.0 + t / total - cycle
+        height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+        if self.mode == "triangular2":
+            height = height / 2.0 ** (cycle - 1.0)
+        elif self.mode == "exp_range":
+            height = height * self.gamma**t
+        return self.floor + (self.peak - self.floor) * height
+
+    def _duration(self) -> float | None:
+        return None
+
+
+def cyclic(
+    floor: float,
+    peak: float,
+    *,
+    steps_up: Length,
+    steps_down: Length | None = None,
+    mode: str = "triangular",
+    gamma: float = 1.0,
+) -> Cyclic:
+    """Cyclical learning rate (CLR; Smith, 2017) between ``floor`` and ``peak``.
+
+    A cycle is ``steps_up`` steps rising then ``steps_down`` (default ``steps_up``) falling.
+    With ``L = steps_up + steps_down``, ``c = floor(1 + t / L)`` (the cycle, from 1),
+    ``x = 1 + t / L - c`` and ``r = steps_up / L``: ``h = x / r`` if ``x <= r`` else
+    ``(x - 1) / (r - 1)``, and ``v(t) = floor + (peak - floor) * h * s`` where ``s`` is 1
+    (``triangular``), ``1 / 2 ** (c - 1)`` (``triangular2``) or ``gamma ** t`` (``exp_range``).
+    This is ``torch.optim.lr_scheduler.CyclicLR(base_lr=floor, max_lr=peak, step_size_up,
+    step_size_down, mode, gamma)``.
+
+    Raises:
+        ValueError: ``peak < floor``, lengths not positive, unknown ``mode``, ``gamma``
+            outside (0, 1].
+
+    Cyclic by definition (no duration).
+
+    >>> s = cyclic(0.1, 1.0, steps_up=10)
+    >>> s(0), s(10), s(20)
+    (0.1, 1.0, 0.1)
+    """
+    return Cyclic(floor, peak, steps_up, steps_down, mode, gamma)

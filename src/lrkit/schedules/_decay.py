@@ -1,0 +1,335 @@
+"""Decay families: constant, step, multistep, exponential, polynomial, inverse square root."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrkit.schedules import _check as check
+from lrkit.schedules._base import FloatArray, Schedule, register
+from lrkit.schedules._errors import ScheduleValueError
+from lrkit.schedules._units import Length, check_length
+
+
+@register("constant")
+@dataclass(frozen=True, slots=True)
+class Constant(Schedule):
+    """See :func:`constant`."""
+
+    _positional = 1
+    value: float
+
+    def _validate(self) -> None:
+        self._set("value", check.real("constant", "value", self.value))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return np.full(t.shape, self.value)
+
+    def _duration(self) -> float | None:
+        return 0
+
+
+def constant(value: float) -> Constant:
+    """The same value at every step: ``v(t) = value``.
+
+    Its duration is 0: it is at its final value from the first step.
+
+    >>> constant(0.1)(1234)
+    0.1
+    """
+    return Constant(value)
+
+
+@register("step_decay")
+@dataclass(frozen=True, slots=True)
+class StepDecay(Schedule):
+    """See :func:`step_decay`."""
+
+    _positional = 1
+    _lengths = ("steps",)
+    start: float
+    steps: Length
+    gamma: float = 0.1
+
+    def _validate(self) -> None:
+        self._set("start", check.real("step_decay", "start", self.start))
+        self._set("steps", check_length("step_decay", "steps", self.steps))
+        self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        return self.start * self.gamma ** np.floor(t / self.steps)
+
+    def _duration(self) -> float | None:
+        return 0 if self.gamma == 1 else None
+
+
+def step_decay(start: float, *, steps: Length, gamma: float = 0.1) -> StepDecay:
+    """Multiply by ``gamma`` every ``steps`` steps: ``v(t) = start * gamma ** floor(t / steps)``.
+
+    Matches ``torch.optim.lr_scheduler.StepLR(step_size=steps, gamma=gamma)`` step for step.
+
+    Args:
+        start: the value for the first ``steps`` steps.
+        steps: the length of each constant stretch (int, or a unit such as ``"30ep"``).
+        gamma: the factor applied at each drop, in (0, 1].
+
+    Raises:
+        ValueError: ``steps`` not positive, ``gamma`` outside (0, 1], ``start`` not finite.
+
+    Never settles (no duration) unless ``gamma == 1``.
+
+    >>> s = step_decay(0.1, steps=30, gamma=0.1)
+    >>> s(29), s(30)
+    (0.1, 0.010000000000000002)
+    """
+    return StepDecay(start, steps, gamma)
+
+
+@register("multistep_decay")
+@dataclass(frozen=True, slots=True)
+class MultistepDecay(Schedule):
+    """See :func:`multistep_decay`."""
+
+    _positional = 1
+    _lengths = ("milestones",)
+    start: float
+    milestones: tuple[Length, ...]
+    gamma: float = 0.1
+
+    def _validate(self) -> None:
+        owner = "multistep_decay"
+        self._set("start", check.real(owner, "start", self.start))
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Seq):
+            raise ScheduleValueError(
+                f"{owner}: milestones must be a list of steps, got milestones={self.milestones!r}"
+            )
+        ms = tuple(
+            check_length(owner, f"milestones[{i}]", m) for i, m in enumerate(self.milestones)
+        )
+        if not ms:
+            raise ScheduleValueError(f"{owner}: milestones must not be empty, got milestones=[]")
+        self._set("milestones", ms)
+        if self._lengths_resolved("milestones"):
+            check.increasing(owner, "milestones", ms)  # type: ignore[arg-type]
+        self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        drops = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
+        return self.start * self.gamma**drops
+
+    def _duration(self) -> float | None:
+        return self.milestones[-1]  # type: ignore[return-value]
+
+
+def multistep_decay(start: float, *, milestones: Seq[Length], gamma: float = 0.1) -> MultistepDecay:
+    """Multiply by ``gamma`` at each milestone: ``v(t) = start * gamma ** #{m in milestones: m <= t}``.
+
+    Matches ``torch.optim.lr_scheduler.MultiStepLR(milestones, gamma)``: the drop applies from
+    the milestone step itself.
+
+    Args:
+        start: the value before the first milestone.
+        milestones: strictly increasing positive steps (ints or units).
+        gamma: the factor applied at each milestone, in (0, 1].
+
+    Raises:
+        ValueError: empty or non-increasing milestones, ``gamma`` outside (0, 1].
+
+    Holds ``start * gamma ** len(milestones)`` from the last milestone on.
+
+    >>> s = multistep_decay(1.0, milestones=[10, 20], gamma=0.5)
+    >>> s(9), s(10), s(25)
+    (1.0, 0.5, 0.25)
+    """
+    return MultistepDecay(start, tuple(milestones), gamma)
+
+
+@register("exponential")
+@dataclass(frozen=True, slots=True)
+class Exponential(Schedule):
+    """See :func:`exponential`."""
+
+    _positional = 1
+    _lengths = ("every",)
+    start: float
+    gamma: float
+    every: Length = 1
+    staircase: bool = False
+    end: float | None = None
+
+    def _validate(self) -> None:
+        owner = "exponential"
+        start = check.positive(owner, "start", self.start)
+        gamma = check.positive(owner, "gamma", self.gamma)
+        self._set("start", start)
+        self._set("gamma", gamma)
+        self._set("every", check_length(owner, "every", self.every))
+        self._set("staircase", check.boolean(owner, "staircase", self.staircase))
+        if self.end is None:
+            if gamma > 1:
+                raise ScheduleValueError(
+                    f"{owner}: a growing schedule (gamma > 1) needs an end value to stop at, "
+                    f"got gamma={self.gamma!r}, end=None"
+                )
+            return
+        end = check.non_negative(owner, "end", self.end)
+        if (gamma < 1 and end > start) or (gamma > 1 and end < start):
+            raise ScheduleValueError(
+                f"{owner}: end must lie on the side gamma moves towards, got start={self.start!r}, "
+                f"gamma={self.gamma!r}, end={self.end!r}"
+            )
+        self._set("end", end)
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        p = t / self.every
+        if self.staircase:
+            p = np.floor(p)
+        v = self.start * self.gamma**p
+        if self.end is not None:
+            v = np.maximum(v, self.end) if self.gamma < 1 else np.minimum(v, self.end)
+        return v
+
+    def _duration(self) -> float | None:
+        if self.gamma == 1:
+            return 0
+        if self.end is None or self.end == 0:
+            return None
+        periods = math.log(self.end / self.start) / math.log(self.gamma)
+        if self.staircase:
+            periods = math.ceil(periods - 1e-12)
+        return periods * self.every  # type: ignore[operator]
+
+
+def exponential(
+    start: float,
+    *,
+    gamma: float,
+    every: Length = 1,
+    staircase: bool = False,
+    end: float | None = None,
+) -> Exponential:
+    """Multiply by ``gamma`` per ``every`` steps: ``v(t) = start * gamma ** (t / every)``.
+
+    With ``staircase=True`` the exponent is ``floor(t / every)`` (Keras ``ExponentialDecay``
+    with ``staircase=True``, ``decay_rate=gamma``, ``decay_steps=every``). ``every=1`` is
+    ``torch.optim.lr_scheduler.ExponentialLR(gamma)``. With ``end`` the value stops there
+    (optax ``exponential_decay(end_value=...)``): ``max(v, end)`` when decaying, ``min(v, end)``
+    when growing. A growing schedule (``gamma > 1``, as in an LR range test) must give ``end``.
+
+    Raises:
+        ValueError: ``start`` or ``gamma`` not > 0, ``gamma > 1`` without ``end``, ``end`` on the
+            wrong side of ``start``.
+
+    Settles at ``end`` when one is given; otherwise decays forever (no duration).
+
+    >>> exponential(1.0, gamma=0.5, every=10)(20)
+    0.25
+    """
+    return Exponential(start, gamma, every, staircase, end)
+
+
+@register("polynomial")
+@dataclass(frozen=True, slots=True)
+class Polynomial(Schedule):
+    """See :func:`polynomial`."""
+
+    _positional = 2
+    _lengths = ("steps",)
+    start: float
+    end: float = 0.0
+    steps: Length = 1
+    power: float = 1.0
+    cycle: bool = False
+
+    def _validate(self) -> None:
+        owner = "polynomial"
+        self._set("start", check.real(owner, "start", self.start))
+        self._set("end", check.real(owner, "end", self.end))
+        self._set("steps", check_length(owner, "steps", self.steps))
+        self._set("power", check.positive(owner, "power", self.power))
+        self._set("cycle", check.boolean(owner, "cycle", self.cycle))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        steps = float(self.steps)  # type: ignore[arg-type]
+        if self.cycle:
+            span = steps * np.maximum(np.ceil(t / steps), 1.0)
+            frac = t / span
+        else:
+            frac = np.minimum(t, steps) / steps
+        w = (1.0 - frac) ** self.power
+        return self.start * w + self.end * (1.0 - w)
+
+    def _duration(self) -> float | None:
+        return None if self.cycle else self.steps  # type: ignore[return-value]
+
+
+def polynomial(
+    start: float,
+    end: float = 0.0,
+    *,
+    steps: Length,
+    power: float = 1.0,
+    cycle: bool = False,
+) -> Polynomial:
+    """Polynomial decay to ``end``: ``w = (1 - min(t, steps) / steps) ** power``,
+    ``v(t) = start * w + end * (1 - w)``.
+
+    Keras ``PolynomialDecay(start, steps, end, power, cycle)``; with ``end=0`` it is
+    ``torch.optim.lr_scheduler.PolynomialLR(total_iters=steps, power=power)``; transformers'
+    ``get_polynomial_decay_schedule_with_warmup`` is ``warmup(polynomial(...), steps=...)``.
+    With ``cycle=True`` the horizon grows to the next multiple of ``steps``
+    (``steps * ceil(t / steps)``), as Keras does, and the schedule never settles.
+
+    Raises:
+        ValueError: ``steps`` not positive, ``power`` not > 0.
+
+    Holds ``end`` from step ``steps`` on (without ``cycle``).
+
+    >>> polynomial(1.0, 0.0, steps=10, power=2.0)(5)
+    0.25
+    """
+    return Polynomial(start, end, steps, power, cycle)
+
+
+@register("inverse_sqrt")
+@dataclass(frozen=True, slots=True)
+class InverseSqrt(Schedule):
+    """See :func:`inverse_sqrt`."""
+
+    _positional = 1
+    _lengths = ("steps",)
+    peak: float
+    steps: Length
+
+    def _validate(self) -> None:
+        self._set("peak", check.real("inverse_sqrt", "peak", self.peak))
+        self._set("steps", check_length("inverse_sqrt", "steps", self.steps))
+
+    def _eval(self, t: FloatArray) -> FloatArray:
+        steps = float(self.steps)  # type: ignore[arg-type]
+        return self.peak * np.sqrt(steps / (t + steps))
+
+    def _duration(self) -> float | None:
+        return None
+
+
+def inverse_sqrt(peak: float, *, steps: Length) -> InverseSqrt:
+    """Inverse square root decay: ``v(t) = peak * sqrt(steps / (t + steps))``.
+
+    ``steps`` is the timescale: the value halves after ``3 * steps`` steps. Composed as
+    ``warmup(inverse_sqrt(peak, steps=W), steps=W)`` it is transformers'
+    ``get_inverse_sqrt_schedule(num_warmup_steps=W)`` (timescale defaults to the warmup) and the
+    "Noam" schedule of *Attention Is All You Need* (Vaswani et al., 2017) up to the peak.
+
+    Raises:
+        ValueError: ``steps`` not positive.
+
+    Decays forever (no duration).
+
+    >>> inverse_sqrt(1.0, steps=100)(300)
+    0.5
+    """
+    return InverseSqrt(peak, steps)

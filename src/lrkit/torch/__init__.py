@@ -1,0 +1,1 @@
+"""The PyTorch binding (needs ``pip install lrkit[torch]``)."""

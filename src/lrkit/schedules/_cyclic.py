@@ -61,15 +61,21 @@ class CosineRestarts(Schedule):
             i = np.floor(t / first)
             return i, i * first, np.full(t.shape, first)
         i = np.floor(np.log1p(t * (m - 1.0) / first) / math.log(m))
-        start = first * np.expm1(i * math.log(m)) / (m - 1.0)
-        length = first * m**i
-        # Correct rare off-by-one results of the logarithm at period boundaries.
-        low = t < start
-        high = t >= start + length
-        if np.any(low) or np.any(high):
+
+        def start_of(k: FloatArray) -> FloatArray:
+            # m ** k (not expm1) keeps the period starts exact for integer period_mult.
+            return first * (m**k - 1.0) / (m - 1.0)
+
+        # The logarithm can be off by one at period boundaries: move i until
+        # start_of(i) <= t < start_of(i + 1), one partition of the time axis.
+        for _ in range(3):
+            low = t < start_of(i)
+            high = t >= start_of(i + 1.0)
+            if not (np.any(low) or np.any(high)):
+                break
             i = i - low + high
-            start = first * np.expm1(i * math.log(m)) / (m - 1.0)
-            length = first * m**i
+        start = start_of(i)
+        length = first * m**i
         return i, start, length
 
     def _eval(self, t: FloatArray) -> FloatArray:

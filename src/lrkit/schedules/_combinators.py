@@ -490,7 +490,9 @@ def _wrap(s: Schedule, parent: type) -> str:
     """Parenthesise a child whose operator binds less tightly than the parent's."""
     text = str(s)
     loose = isinstance(s, Sequence) and s.boundaries is None
-    if parent is Product and (loose or isinstance(s, Product)):
+    # A Scale prints as ``k * child``: inside a product it needs parentheses, or
+    # ``a * 0.5 * b`` would parse back as ``(a * 0.5) * b``, a different tree.
+    if parent is Product and (loose or isinstance(s, (Product, Scale))):
         return f"({text})"
     if parent is Sequence and loose:
         return f"({text})"

@@ -1,0 +1,393 @@
+"""``lrkit.torch.Scheduler``: drive any hyperparameter of any param group from lrkit schedules."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from lrkit.torch import _state
+from lrkit.torch._distributed import mean_over_ranks
+from lrkit.torch._groups import Drive, GroupSpec, multiplier, writer_for
+from lrkit.torch._resize import POLICIES, resized
+
+_CONTROLLER_MEMBERS = ("target", "clock", "scale", "observe", "state_dict", "load_state_dict")
+
+
+class Scheduler(LRScheduler):
+    """Drive ``lr`` (and ``momentum``, ``beta1``, ``weight_decay``, any param-group key) from schedules.
+
+    Each keyword names a hyperparameter and gives its schedule: a :class:`lrkit.Schedule`, a
+    number (constant), a spec string (``"warmup(cosine(1e-3, steps=9000), steps=1000)"``) or a
+    spec dict; or per group, a list (one per param group, ``None`` leaves a group alone) or a
+    dict by the groups' ``"name"`` key. For hyperparameter ``h`` at optimizer step ``k`` group
+    ``g`` gets ``schedule(k) * mult_g``, where ``mult_g = group["<h>_mult"] * group_mult[name]``
+    (both default 1). ``beta1``/``beta2`` are the elements of Adam's ``betas``; ``momentum`` is
+    the ``momentum`` key, or ``betas[0]`` for the Adam family (as torch's ``OneCycleLR``).
+
+    **Clock.** ``clock="updates"`` (default): time is the number of optimizer updates really
+    applied, counted by a hook on ``optimizer.step``. Call ``scheduler.step()`` after each
+    ``optimizer.step()`` (or ``scaler.step(optimizer)``): it moves the clock by the updates
+    applied since the last call, so when a ``GradScaler`` skips a step the clock stays, and with
+    gradient accumulation it counts optimizer steps, not micro-batches (calling ``step()`` on
+    every micro-batch is harmless). ``clock="calls"``: time is the number of ``step()`` calls,
+    as in torch (e.g. one call per epoch with a schedule whose lengths are epochs).
+    ``step(to=k)`` sets the clock to ``k``. The constructor writes the values for step 0 into
+    the groups and takes no step.
+
+    Lengths in units (``"10%"``, ``"3ep"``) are bound here with ``total_steps`` and
+    ``steps_per_epoch``. Groups added later with ``optimizer.add_param_group`` are picked up at
+    the next ``step()``. Controllers (see :mod:`lrkit.controllers`) modify one hyperparameter
+    each from metrics passed to ``step(metric)`` or :meth:`observe`.
+
+    Args:
+        optimizer: a ``torch.optim.Optimizer``.
+        lr: schedule of the learning rate (None: not driven).
+        controllers: controllers, applied in order to the hyperparameter each targets.
+        total_steps: the run's length in optimizer steps (binds ``'%'`` lengths; the old length
+            for :meth:`resize`).
+        steps_per_epoch: optimizer steps per epoch (binds ``'ep'`` lengths).
+        group_mult: multipliers by group name: a number (for ``lr``) or a dict by
+            hyperparameter, e.g. ``{"backbone": 0.1, "head": {"lr": 10.0, "weight_decay": 0.0}}``.
+        on_resize: ``"keep"`` or ``"rescale"``: policy of :meth:`resize` when none is passed,
+            and applied by :meth:`load_state_dict` when the checkpoint's ``total_steps`` differs
+            from this scheduler's (None: such a load raises).
+        clock: ``"updates"`` or ``"calls"`` (see above).
+        **hyperparameters: other hyperparameters by name (``momentum=``, ``beta1=``, ...).
+
+    Raises:
+        TypeError: not an optimizer, a bad schedule or controller.
+        ValueError: no hyperparameter given, a group without the key, unit lengths without
+            ``total_steps``/``steps_per_epoch``, a controller for an undriven hyperparameter.
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=1.0, momentum=0.9)
+    >>> sched = lrkit.torch.Scheduler(opt, lr=linear(0.1, 0.0, steps=10))
+    >>> opt.param_groups[0]["lr"]
+    0.1
+    >>> opt.step(); sched.step(); sched.get_last_lr()
+    [0.09000000000000001]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr: Any = None,
+        *,
+        controllers: Iterable[Any] = (),
+        total_steps: int | None = None,
+        steps_per_epoch: int | None = None,
+        group_mult: Mapping[str, Any] | None = None,
+        on_resize: str | None = None,
+        clock: str = "updates",
+        **hyperparameters: Any,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"Scheduler: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.total_steps = _opt_length("total_steps", total_steps)
+        self.steps_per_epoch = _opt_length("steps_per_epoch", steps_per_epoch)
+        if clock not in ("updates", "calls"):
+            raise ValueError(f"Scheduler: clock must be 'updates' or 'calls', got clock={clock!r}")
+        if on_resize is not None and on_resize not in POLICIES:
+            raise ValueError(
+                f"Scheduler: on_resize must be 'keep', 'rescale' or None, got on_resize={on_resize!r}"
+            )
+        self.clock, self.on_resize = clock, on_resize
+        if group_mult is not None and not isinstance(group_mult, Mapping):
+            raise TypeError(
+                f"Scheduler: group_mult must be a dict by group name, got {group_mult!r}"
+            )
+        self._group_mult = dict(group_mult or {})
+        given = {"lr": lr, **hyperparameters} if lr is not None else dict(hyperparameters)
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            raise ValueError("Scheduler: give at least one schedule, e.g. lr=cosine(...)")
+        if "momentum" in given and "beta1" in given:
+            raise ValueError("Scheduler: momentum and beta1 both drive Adam's betas[0]; give one")
+        n = len(optimizer.param_groups)
+        self._specs = {name: GroupSpec(name, spec, n) for name, spec in given.items()}
+        self._controllers = self._check_controllers(controllers)
+        self._total0 = self._total_constructed = self.total_steps
+        self._resizes: list[list[Any]] = []
+        self._step = 0
+        self._pending = 0
+        self._step_count = 1
+        self._bind()
+        self._groups_ref: list[dict[str, Any]] | None = None
+        self._drives: list[Drive] = []
+        self._sync_groups()
+        self._hook = None
+        if clock == "updates":
+            ref = weakref.ref(self)
+
+            def _count(opt: Any, args: Any, kwargs: Any) -> None:
+                s = ref()
+                if s is not None:
+                    s._pending += 1
+
+            self._hook = optimizer.register_step_post_hook(_count)
+        self._write()
+
+    # ------------------------------------------------------------------ construction
+    def _check_controllers(self, controllers: Iterable[Any]) -> list[Any]:
+        out = list(controllers)
+        for i, c in enumerate(out):
+            missing = [m for m in _CONTROLLER_MEMBERS if not hasattr(c, m)]
+            if missing:
+                raise TypeError(
+                    f"Scheduler: controllers[{i}] = {c!r} lacks {missing} (see "
+                    f"lrkit.controllers.Controller)"
+                )
+            if c.target not in self._specs:
+                raise ValueError(
+                    f"Scheduler: controllers[{i}] targets {c.target!r}, which has no schedule "
+                    f"here (driven: {sorted(self._specs)}); pass {c.target}=... too"
+                )
+        return out
+
+    def _bind(self) -> None:
+        """Bind unit lengths for the run, then replay resizes: ``self._bound``."""
+        bound: dict[str, GroupSpec] = {}
+        for name, spec in self._specs.items():
+            for s in spec.schedules():
+                if not s.is_bound and self._total0 is None and self.steps_per_epoch is None:
+                    raise ValueError(
+                        f"Scheduler: {name}={s} has lengths in units ('%' or 'ep'); pass "
+                        f"total_steps= (for '%') or steps_per_epoch= (for 'ep')"
+                    )
+            try:
+                b = spec.map(lambda s: s.bind(self._total0, steps_per_epoch=self.steps_per_epoch))
+            except ValueError as exc:
+                raise ValueError(f"Scheduler: cannot bind {name}: {exc}") from None
+            total = self._total0
+            for at, new_total, policy in self._resizes:
+                old = total
+                b = b.map(
+                    lambda s, a=at, o=old, t=new_total, p=policy: resized(
+                        s, at=a, old_total=o, new_total=t, policy=p
+                    )
+                )
+                total = new_total
+            bound[name] = b
+        self._bound = bound
+
+    def _sync_groups(self) -> None:
+        """(Re)build the drives from the optimizer's current param groups."""
+        groups = self.optimizer.param_groups
+        drives: dict[tuple[str, Any], Drive] = {}
+        for name, spec in self._bound.items():
+            ctls = [c for c in self._controllers if c.target == name]
+            for i, g in enumerate(groups):
+                sched = spec.for_group(g, i)
+                if sched is None:
+                    continue
+                key, pos = writer_for(name, g, i)
+                mult = multiplier(name, g, i, self._group_mult)
+                try:
+                    ident: Any = hash(sched) and sched
+                except TypeError:
+                    ident = id(sched)
+                d = drives.get((name, ident))
+                if d is None:
+                    d = drives[(name, ident)] = Drive(name, sched, ctls)
+                d.add(g, key, pos, mult)
+        self._drives = list(drives.values())
+        self._groups_ref = groups
+        self._n_groups = len(groups)
+
+    # ------------------------------------------------------------------ stepping
+    def _write(self) -> None:
+        groups = self.optimizer.param_groups
+        if groups is not self._groups_ref or len(groups) != self._n_groups:
+            self._sync_groups()
+        k = self._step
+        for d in self._drives:
+            d.write(k)
+
+    def step(self, metric: float | None = None, *, to: int | None = None) -> None:  # type: ignore[override]
+        """Advance the clock and write the new values into the param groups.
+
+        Call once after each ``optimizer.step()``. With ``clock="updates"`` the clock moves by
+        the optimizer updates really applied since the last call (0 when a GradScaler skipped
+        the step); with ``clock="calls"`` by one.
+
+        Args:
+            metric: a metric for the controllers (e.g. a loss), observed at the new step after
+                a mean over ranks when torch.distributed is initialised.
+            to: set the clock to this step instead of advancing it (resuming from a global
+                step).
+
+        Raises:
+            ValueError: ``to`` not an integer >= 0.
+            TypeError: a metric given but no controllers to observe it.
+        """
+        self._step_count += 1
+        if to is not None:
+            if isinstance(to, bool) or not isinstance(to, Integral) or to < 0:
+                raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
+            self._step = int(to)
+        elif self.clock == "updates":
+            self._step += self._pending
+        else:
+            self._step += 1
+        self._pending = 0
+        if metric is not None:
+            self._observe(metric)
+        self._write()
+
+    def set_step(self, step: int) -> None:
+        """Set the clock to ``step`` (optimizer updates already made) and write its values."""
+        self.step(to=step)
+
+    def observe(self, metric: float) -> None:
+        """Show ``metric`` to the controllers at the current step, without advancing the clock.
+
+        Use it for a metric computed once per epoch (validation loss); the controllers' new
+        decisions are written into the groups at once.
+        """
+        self._observe(metric)
+        self._write()
+
+    def _observe(self, metric: float) -> None:
+        if not self._controllers:
+            raise TypeError(
+                f"Scheduler: got metric={metric!r} but no controllers observe metrics; to set "
+                f"the clock use step(to=k)"
+            )
+        if isinstance(metric, torch.Tensor):
+            metric = metric.item()
+        if isinstance(metric, bool) or not isinstance(metric, Real):
+            raise TypeError(f"Scheduler: metric must be a number, got metric={metric!r}")
+        value = mean_over_ranks(float(metric))
+        for c in self._controllers:
+            c.observe(self._step, value)
+
+    # ------------------------------------------------------------------ run length
+    def resize(self, total_steps: int, policy: str | None = None) -> None:
+        """Change the run's length from the current step on.
+
+        ``policy="keep"``: every step keeps its value (past the schedule's end the final value
+        holds). ``policy="rescale"``: the part of the schedule not yet run is stretched (or
+        squeezed) to end at ``total_steps``; values are continuous at the current step. The
+        resize is recorded in :meth:`state_dict`, so a resumed run replays it.
+
+        Raises:
+            ValueError: bad ``total_steps`` (must exceed the current step for "rescale"), no
+                policy given and no ``on_resize``.
+        """
+        new_total = _opt_length("total_steps", total_steps)
+        policy = policy if policy is not None else self.on_resize
+        if policy not in POLICIES:
+            raise ValueError(
+                f"Scheduler.resize: policy must be 'keep' or 'rescale', got policy={policy!r}"
+            )
+        if new_total is None or (policy == "rescale" and new_total <= self._step):
+            raise ValueError(
+                f"Scheduler.resize: total_steps must be > the current step {self._step} for "
+                f"policy='rescale', got total_steps={total_steps!r}"
+            )
+        if new_total == self.total_steps:
+            return
+        self._resizes.append([self._step, new_total, policy])
+        try:
+            self._bind()
+        except ValueError:
+            self._resizes.pop()
+            raise
+        self.total_steps = new_total
+        self._groups_ref = None
+        self._write()
+
+    # ------------------------------------------------------------------ torch API
+    @property
+    def last_epoch(self) -> int:  # type: ignore[override]
+        """The clock (torch's name): optimizer updates made, or ``step()`` calls."""
+        return self._step
+
+    @last_epoch.setter
+    def last_epoch(self, value: int) -> None:
+        self._step = int(value)
+
+    @property
+    def base_lrs(self) -> list[float]:  # type: ignore[override]
+        """Learning rates at step 0 per group (the group's own lr where lr is not driven)."""
+        return self.values_at(0).get("lr", [g["lr"] for g in self.optimizer.param_groups])
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+        """The learning rate of each param group, as written at the last step."""
+        return [
+            g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+            for g in self.optimizer.param_groups
+        ]
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        """Same as :meth:`get_last_lr` (torch's abstract method)."""
+        return self.get_last_lr()
+
+    def values_at(self, step: int) -> dict[str, list[float | None]]:
+        """Each hyperparameter's value per group at ``step`` (None: group not driven).
+
+        Computed from the schedules, controllers and multipliers; nothing is written.
+        """
+        groups = self.optimizer.param_groups
+        out: dict[str, list[float | None]] = {}
+        for name, spec in self._bound.items():
+            ctl = Drive(
+                name, spec.schedules()[0], [c for c in self._controllers if c.target == name]
+            )
+            vals: list[float | None] = []
+            for i, g in enumerate(groups):
+                sched = spec.for_group(g, i)
+                if sched is None:
+                    vals.append(None)
+                    continue
+                ctl.schedule = sched
+                vals.append(ctl.value(step) * multiplier(name, g, i, self._group_mult))
+            out[name] = vals
+        return out
+
+    @property
+    def schedules(self) -> dict[str, Any]:
+        """The bound schedules driven, by hyperparameter (one, a list, or a dict by name)."""
+        return {name: spec.value for name, spec in self._bound.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Small, JSON-serialisable state: clock, run, schedule specs, resizes, controllers."""
+        return _state.build(self)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], *, strict: bool = True) -> None:
+        """Restore the clock, resizes and controllers; write the values for that step.
+
+        The schedules given to this scheduler must equal the checkpoint's (``strict=False``:
+        keep this scheduler's, with a warning). A different ``total_steps`` is resized with
+        ``on_resize`` or raises.
+
+        Raises:
+            ValueError: not an lrkit state, a schedule mismatch, or a run-length mismatch.
+        """
+        _state.load(self, state_dict, strict=strict)
+        self._groups_ref = None
+        self._write()
+
+    def __repr__(self) -> str:
+        specs = ", ".join(f"{k}={v!s}" for k, v in self.schedules.items())
+        return f"Scheduler({specs}, step={self._step})"
+
+
+def _opt_length(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise ValueError(f"Scheduler: {name} must be a positive integer, got {name}={value!r}")
+    return int(value)
+
+
+__all__ = ["Scheduler"]

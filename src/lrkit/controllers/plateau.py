@@ -35,8 +35,8 @@ class PlateauDetector(Controller):
     - mode ``"max"``: ``v > best * (1 + rel) + abs + min_delta``
 
     (the first finite evaluation is always better). With ``judge="trend"`` an evaluation is
-    better when the least-squares line through the last ``window`` values falls (mode min) over
-    the window by more than ``threshold * |mean|`` (rel) or ``threshold`` (abs), plus
+    better when the Theil-Sen line (median of pairwise slopes, robust to one outlier) through
+    the last ``window`` values falls (mode min) over the window by more than ``threshold * |mean|`` (rel) or ``threshold`` (abs), plus
     ``min_delta``; fewer than ``window`` values count as better.
 
     The counting of bad evaluations and the cooldown follow ``rule``:
@@ -189,11 +189,14 @@ class PlateauDetector(Controller):
         if len(self._recent) < self.window:
             return True
         n = len(self._recent)
-        mean_x = (n - 1) / 2.0
         mean_y = sum(self._recent) / n
-        sxy = sum((i - mean_x) * (y - mean_y) for i, y in enumerate(self._recent))
-        sxx = sum((i - mean_x) ** 2 for i in range(n))
-        change = sxy / sxx * (n - 1)
+        # Theil-Sen: the median of the pairwise slopes, robust to a single outlier
+        slopes = sorted(
+            (self._recent[j] - self._recent[i]) / (j - i) for i in range(n) for j in range(i + 1, n)
+        )
+        mid = len(slopes) // 2
+        slope = slopes[mid] if len(slopes) % 2 else 0.5 * (slopes[mid - 1] + slopes[mid])
+        change = slope * (n - 1)
         margin = (
             self.threshold * abs(mean_y) if self.threshold_mode == "rel" else self.threshold
         ) + self.min_delta

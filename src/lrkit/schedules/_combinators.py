@@ -205,7 +205,7 @@ def sequence(schedules: Seq[Schedule], *, boundaries: Seq[Length] | None = None)
     0.5
     """
     flat: list[Schedule] = []
-    for s in schedules:
+    for s in _schedules("sequence", "schedules", schedules, 0):
         if boundaries is None and isinstance(s, Sequence) and s.boundaries is None:
             flat.extend(s.schedules)
         else:
@@ -248,7 +248,7 @@ def product(schedules: Seq[Schedule]) -> Product:
     1.0
     """
     flat: list[Schedule] = []
-    for s in schedules:
+    for s in _schedules("product", "schedules", schedules, 0):
         flat.extend(s.schedules if isinstance(s, Product) else (s,))
     return Product(tuple(flat))
 

@@ -1,0 +1,468 @@
+"""Reports for range tests and schedule comparisons: text/markdown tables, JSON/CSV files written
+atomically, PNG plots, and one self-contained HTML page (PNGs embedded as base64).
+
+numpy and the standard library only; matplotlib is imported inside the plotting functions, with
+the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+# ---------------------------------------------------------------------------- files
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, (np.floating, np.integer)):
+        return _plain(x.item())
+    if isinstance(x, np.ndarray):
+        return [_plain(v) for v in x.tolist()]
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically; NaN/inf become ``null``."""
+    atomic_write(path, json.dumps(_plain(obj), indent=1, sort_keys=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write a list of flat dicts as CSV (columns: the union of keys, first-seen order)."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _plain(v) for k, v in r.items()})
+    atomic_write(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------- tables
+def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An aligned plain-text table (numbers right-aligned).
+
+    >>> print(text_table(["a", "bb"], [["x", 1], ["yy", 22]]))
+    a     bb
+    --  ----
+    x      1
+    yy    22
+    """
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [
+        all(_is_number(r[i]) for r in cells[1:]) and len(cells) > 1 for i in range(len(header))
+    ]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
+
+    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
+    return "\n".join(lines + [fmt(r) for r in cells[1:]])
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table.
+
+    >>> print(markdown_table(["a", "b"], [[1, 2]]))
+    | a | b |
+    |---|---|
+    | 1 | 2 |
+    """
+    out = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _is_number(s: str) -> bool:
+    head = s.split(" ")[0].replace("±", "").replace("%", "")
+    try:
+        float(head)
+    except ValueError:
+        return s in ("-", "n/a", "diverged")
+    return True
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML ``<table>`` with escaped cells."""
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# ---------------------------------------------------------------------------- plots
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig: Any, path: str | os.PathLike[str] | None) -> Any:
+    if path is not None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        atomic_write(path, buf.getvalue())
+    return fig
+
+
+def plot_range_test(result: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Any:
+    """Loss against rate (log scale): raw and smoothed, each rule's rate as a dashed line and
+    the suggestion as a solid one. ``result`` is :meth:`FinderResult.to_dict`'s form."""
+    plt = _pyplot()
+    r = np.asarray(result["rates"], dtype=float)
+    raw = np.asarray([np.nan if v is None else v for v in result["losses"]], dtype=float)
+    sm = np.asarray([np.nan if v is None else v for v in result["smoothed"]], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(r, raw, color="0.75", lw=1, label="loss")
+    ax.plot(r, sm, color="C0", lw=2, label="smoothed")
+    for i, (name, rate) in enumerate(result.get("alternatives", {}).items()):
+        ax.axvline(rate, color=f"C{i + 1}", ls="--", lw=1, label=f"{name}: {rate:.2g}")
+    ax.axvline(
+        result["suggestion"], color="k", lw=1.5, label=f"suggested: {result['suggestion']:.2g}"
+    )
+    finite = sm[np.isfinite(sm)]
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite[0])
+        ax.set_ylim(lo - 0.1 * abs(hi - lo) - 1e-12, max(hi, lo) + 0.6 * abs(hi - lo) + 1e-12)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(
+        f"LR range test ({result.get('method', '')}, confidence {result.get('confidence', 0):.2f})"
+    )
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_schedules(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """One line per schedule: ``curves[name] = (steps, rates)``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, (steps, rates) in curves.items():
+        ax.plot(steps, rates, lw=1.5, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title("schedules (plateau: as run with seed 0)")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_training(
+    train: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    val: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Two panels, training and validation loss against step, one line per schedule (means
+    over seeds)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    for ax, curves, title in ((axes[0], train, "training loss"), (axes[1], val, "validation loss")):
+        for name, (steps, loss) in curves.items():
+            ax.plot(steps, loss, lw=1.5, label=name)
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.set_yscale("log")
+    axes[1].legend(fontsize=8)
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------- html
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+td:first-child,th:first-child{text-align:left}img{max-width:100%}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
+
+
+def embed_png(path: str | os.PathLike[str]) -> str:
+    """An ``<img>`` tag with the PNG at ``path`` embedded as a base64 data URI."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+
+def html_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
+    """A self-contained HTML page: ``sections`` are ``(heading, html body)`` pairs (bodies are
+    inserted as given: escape text with :func:`html.escape`)."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for heading, body in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>\n{body}")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------- comparison
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def summarise(
+    runs: Sequence[Mapping[str, Any]], order: Sequence[str], target: float | None = None
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Aggregate run records by schedule, in ``order``.
+
+    Per schedule: the mean and sample standard deviation (``ddof=1``; 0 for one seed) of the
+    final validation loss over seeds that did not diverge, the number that diverged, the mean
+    final accuracy, the mean wall time, and the mean over seeds of the first validation step
+    whose loss is ``<= target`` (with how many seeds reached it). ``target`` defaults to 1.1
+    times the lowest mean final loss. Returns ``(rows, target)``.
+    """
+    by: dict[str, list[Mapping[str, Any]]] = {n: [] for n in order}
+    for r in runs:
+        by.setdefault(r["schedule"], []).append(r)
+    rows = []
+    for name, rs in by.items():
+        finals = np.array([r["final_val_loss"] for r in rs], dtype=float)
+        ok = finals[np.isfinite(finals)]
+        accs = [r["final_acc"] for r in rs if r.get("final_acc") is not None]
+        rows.append(
+            {
+                "schedule": name,
+                "spec": rs[0]["spec"] if rs else "",
+                "seeds": len(rs),
+                "diverged": int(np.sum(~np.isfinite(finals))),
+                "val_loss_mean": float(ok.mean()) if ok.size else math.inf,
+                "val_loss_std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+                "acc_mean": float(np.mean(accs)) if accs else None,
+                "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])) if rs else 0.0,
+            }
+        )
+    means = [r["val_loss_mean"] for r in rows if math.isfinite(r["val_loss_mean"])]
+    if target is None and means:
+        target = 1.1 * min(means)
+    for row in rows:
+        hits = []
+        for r in by[row["schedule"]]:
+            steps = [
+                s
+                for s, v in zip(r["val"]["step"], r["val"]["loss"], strict=False)
+                if target is not None and v is not None and v <= target
+            ]
+            if steps:
+                hits.append(steps[0])
+        row["steps_to_target"] = float(np.mean(hits)) if hits else None
+        row["reached_target"] = len(hits)
+    return rows, target
+
+
+def recommend(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Pick the schedule with the lowest mean final validation loss; explain, naming the ones
+    within the seed spread (``|m_a - m_b| <= sqrt(s_a^2 + s_b^2)``) and the fastest to target.
+
+    Returns ``(name, reasoning)``; ``("", reason)`` when every schedule diverged.
+    """
+    ok = [r for r in rows if math.isfinite(r["val_loss_mean"])]
+    if not ok:
+        return "", "every schedule diverged: lower the peak rate (--peak) and compare again"
+    best = min(ok, key=lambda r: r["val_loss_mean"])
+    n = best["seeds"] - best["diverged"]
+    why = [
+        f"{best['schedule']} reached the lowest mean final validation loss, "
+        f"{_fmt(best['val_loss_mean'])} ± {_fmt(best['val_loss_std'], 2)} over {n} seed(s)."
+    ]
+    tied = [
+        r["schedule"]
+        for r in ok
+        if r is not best
+        and r["val_loss_mean"] - best["val_loss_mean"]
+        <= math.hypot(r["val_loss_std"], best["val_loss_std"])
+    ]
+    if tied:
+        why.append(
+            f"Within the seed spread of it: {', '.join(tied)}; the difference from them is not "
+            "significant at this budget (more seeds would tell)."
+        )
+    else:
+        second = sorted(ok, key=lambda r: r["val_loss_mean"])[1:2]
+        if second:
+            s = second[0]
+            gap = 100 * (s["val_loss_mean"] / best["val_loss_mean"] - 1)
+            why.append(
+                f"The runner-up, {s['schedule']}, is {gap:.1f}% worse, beyond the seed spread."
+            )
+    reached = [r for r in ok if r.get("steps_to_target") is not None]
+    if reached:
+        fast = min(reached, key=lambda r: r["steps_to_target"])
+        why.append(
+            f"Fastest to the target loss: {fast['schedule']} ({fast['steps_to_target']:.0f} steps)."
+        )
+    div = [r["schedule"] for r in rows if r["diverged"]]
+    if div:
+        why.append(f"Diverged in some seeds at this peak: {', '.join(div)}.")
+    return best["schedule"], " ".join(why)
+
+
+SUMMARY_HEADER = ("schedule", "val loss", "accuracy", "steps to target", "wall s/run")
+
+
+def summary_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """The summary as table cells: mean ± std loss, accuracy %, steps to target, seconds."""
+    out = []
+    for r in rows:
+        if math.isfinite(r["val_loss_mean"]):
+            loss = f"{r['val_loss_mean']:.4f} ± {r['val_loss_std']:.4f}"
+            if r["diverged"]:
+                loss += f" ({r['diverged']} diverged)"
+        else:
+            loss = "diverged"
+        acc = "-" if r.get("acc_mean") is None else f"{100 * r['acc_mean']:.1f}%"
+        st = "-" if r.get("steps_to_target") is None else f"{r['steps_to_target']:.0f}"
+        if r.get("steps_to_target") is not None and r["reached_target"] < r["seeds"]:
+            st += f" ({r['reached_target']}/{r['seeds']})"
+        out.append([r["schedule"], loss, acc, st, f"{r['wall_s_mean']:.2f}"])
+    return out
+
+
+def summary_table(rows: Sequence[Mapping[str, Any]], target: float | None) -> str:
+    """An aligned text table of the summary with the target loss in a footnote."""
+    note = f"\n(target loss {_fmt(target)}: 1.1x the best mean unless given)" if target else ""
+    return text_table(SUMMARY_HEADER, summary_rows(rows)) + note
+
+
+def _mean_curves(
+    runs: Sequence[Mapping[str, Any]], part: str
+) -> dict[str, tuple[list[float], list[float]]]:
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in runs:
+        by.setdefault(r["schedule"], []).append(r)
+    for name, rs in by.items():
+        n = min(len(r[part]["step"]) for r in rs)
+        if n == 0:
+            continue
+        losses = np.array(
+            [[np.nan if v is None else v for v in r[part]["loss"][:n]] for r in rs], dtype=float
+        )
+        out[name] = (list(rs[0][part]["step"][:n]), np.nanmean(losses, axis=0).tolist())
+    return out
+
+
+def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) -> Path:
+    """Write a comparison's report folder: ``schedules.png``, ``training.png``,
+    ``range_test.png`` (when the range test ran), ``results.json`` (everything), ``runs.csv``
+    (one row per run), ``summary.csv`` and ``report.html`` (self-contained). Returns the HTML
+    path."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = comp["runs"]
+    lr_curves = {}
+    for r in runs:
+        if r["schedule"] not in lr_curves and r["lr"]:
+            lr_curves[r["schedule"]] = (list(range(len(r["lr"]))), r["lr"])
+    import matplotlib.pyplot as plt
+
+    figs = [plot_schedules(lr_curves, out / "schedules.png")]
+    figs.append(
+        plot_training(_mean_curves(runs, "train"), _mean_curves(runs, "val"), out / "training.png")
+    )
+    if comp.get("finder"):
+        figs.append(plot_range_test(comp["finder"], out / "range_test.png"))
+    for f in figs:
+        plt.close(f)
+    write_json(out / "results.json", comp)
+    write_csv(
+        out / "runs.csv",
+        [
+            {
+                k: r[k]
+                for k in (
+                    "schedule",
+                    "seed",
+                    "steps",
+                    "final_val_loss",
+                    "final_acc",
+                    "diverged",
+                    "wall_s",
+                    "spec",
+                )
+            }
+            for r in runs
+        ],
+    )
+    write_csv(out / "summary.csv", comp["summary"])
+    sections = [
+        (
+            "Recommendation",
+            f"<p><b>{html.escape(comp['recommendation'] or 'none')}</b></p>"
+            f"<p>{html.escape(comp['reasoning'])}</p>",
+        ),
+        (
+            "Results",
+            html_table(SUMMARY_HEADER, summary_rows(comp["summary"]))
+            + f"<p>Task <code>{html.escape(comp['task'])}</code>, {comp['steps']} steps per run, "
+            f"seeds {html.escape(str(comp['seeds']))}, peak rate {comp['peak']:.4g}, target loss "
+            f"{_fmt(comp.get('target'))}. Final validation loss: mean ± sample std over seeds.</p>",
+        ),
+        ("Training curves (mean over seeds)", embed_png(out / "training.png")),
+        (
+            "Schedules",
+            embed_png(out / "schedules.png")
+            + html_table(
+                ("schedule", "spec"),
+                [
+                    (c["name"], c["spec"] + (f" + plateau{c['plateau']}" if c["plateau"] else ""))
+                    for c in comp["candidates"]
+                ],
+            ),
+        ),
+    ]
+    if comp.get("finder"):
+        f = comp["finder"]
+        alts = ", ".join(f"{k} {v:.3g}" for k, v in f["alternatives"].items())
+        sections.append(
+            (
+                "Range test",
+                embed_png(out / "range_test.png")
+                + f"<p>Suggested peak {f['suggestion']:.4g} ({html.escape(f['method'])}, confidence "
+                f"{f['confidence']:.2f}); alternatives: {html.escape(alts)}.</p>",
+            )
+        )
+    page = html_page(f"lrkit compare: {comp['task']}", sections)
+    atomic_write(out / "report.html", page)
+    return out / "report.html"

@@ -1,0 +1,453 @@
+"""Compare learning-rate schedules on one task: same model, same initialisation, same data order,
+equal step budget, several seeds (the engine behind ``lrkit compare``).
+
+A comparison finds the peak rate with the range test (:func:`lrkit.torch.finder.find_lr`) unless
+one is given, builds the candidate schedules at that peak, trains one run per (schedule, seed)
+— in this process or in ``jobs`` worker processes — and writes each finished run atomically to
+``<out>/runs/`` so an interrupted comparison resumes without redoing them.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import multiprocessing
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import lrkit
+from lrkit.tools import report as _report
+from lrkit.torch.tasks import Task, load_task
+
+#: The default candidates, in report order.
+DEFAULT_SCHEDULES = ("constant", "step", "cosine", "warmup-cosine", "one-cycle", "wsd", "plateau")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One schedule to compare: a name, its bound spec text and an optional plateau controller
+    (keyword arguments of :class:`lrkit.controllers.Plateau`, fed the validation loss)."""
+
+    name: str
+    spec: str
+    plateau: dict[str, Any] | None = None
+
+
+def builtin_schedule(name: str, peak: float, steps: int) -> Candidate:
+    """The default candidate ``name`` at ``peak`` over ``steps`` updates.
+
+    constant: ``peak``; step: ``x0.1`` at 1/3 and 2/3 of the run; cosine: ``peak -> 0``;
+    warmup-cosine: 5% linear warmup then cosine to 0; one-cycle: torch ``OneCycleLR`` defaults;
+    wsd: 5% warmup, stable, last 20% ``1-sqrt`` decay to 0; plateau: ``peak`` multiplied by 0.2
+    after 2 validations without improvement (torch rule).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    w = max(1, round(0.05 * steps))
+    d = max(1, round(0.2 * steps))
+    builders: dict[str, Callable[[], Any]] = {
+        "constant": lambda: lrkit.constant(peak),
+        "step": lambda: lrkit.step_decay(peak, steps=max(1, math.ceil(steps / 3)), gamma=0.1),
+        "cosine": lambda: lrkit.cosine(peak, 0.0, steps=steps),
+        "warmup-cosine": lambda: lrkit.warmup(lrkit.cosine(peak, 0.0, steps=steps - w), steps=w),
+        "one-cycle": lambda: lrkit.one_cycle(peak, steps=steps),
+        "wsd": lambda: lrkit.wsd(
+            peak, 0.0, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d
+        ),
+        "plateau": lambda: lrkit.constant(peak),
+    }
+    if name not in builders:
+        raise ValueError(
+            f"compare: unknown schedule {name!r}; built-in: {', '.join(DEFAULT_SCHEDULES)}, "
+            "or a spec such as \"cosine(peak, steps='100%')\""
+        )
+    plateau = {"factor": 0.2, "patience": 2} if name == "plateau" else None
+    return Candidate(name, str(builders[name]()), plateau)
+
+
+class _Peak(ast.NodeTransformer):
+    def __init__(self, peak: float) -> None:
+        self.peak = peak
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in ("peak", "PEAK"):
+            return ast.copy_location(ast.Constant(self.peak), node)
+        return node
+
+
+def spec_schedule(text: str, peak: float, steps: int) -> Candidate:
+    """A candidate from spec text; the name ``peak`` stands for the peak rate, ``'%'`` lengths
+    are of the run: ``"warmup(cosine(peak, steps='90%'), steps='10%')"``.
+
+    Raises:
+        lrkit.SpecError: text that does not parse (a ValueError).
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        lrkit.parse(text)  # raises the spec parser's pointed error
+        raise
+    filled = ast.unparse(_Peak(peak).visit(tree))
+    sched = lrkit.parse(filled).bind(total_steps=steps)
+    return Candidate(text.strip(), str(sched))
+
+
+def candidates(items: Sequence[str] | None, peak: float, steps: int) -> list[Candidate]:
+    """Built-in names and spec texts (anything with a parenthesis) -> candidates.
+
+    Raises:
+        ValueError: an unknown name, a bad spec, or a name given twice.
+    """
+    out = []
+    for item in items or DEFAULT_SCHEDULES:
+        out.append(
+            spec_schedule(item, peak, steps) if "(" in item else builtin_schedule(item, peak, steps)
+        )
+    names = [c.name for c in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"compare: schedules given twice: {sorted(dup)}")
+    return out
+
+
+# ---------------------------------------------------------------------------- one run
+def run_key(task: str, cand: Candidate, seed: int, steps: int) -> str:
+    """A hash of everything that determines a run (used to resume safely)."""
+    blob = json.dumps([task, cand.name, cand.spec, cand.plateau, seed, steps], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _scheduler(opt: torch.optim.Optimizer, cand: Candidate, steps: int) -> Any:
+    from lrkit.torch._scheduler import Scheduler
+
+    controllers = []
+    if cand.plateau is not None:
+        from lrkit.controllers import Plateau
+
+        controllers.append(Plateau(**cand.plateau))
+    return Scheduler(opt, lr=cand.spec, controllers=controllers, total_steps=steps)
+
+
+def train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, Any]:
+    """Train ``task``'s model from ``torch.manual_seed(seed)`` for ``steps`` updates under
+    ``cand``; returns the run record (curves, final validation loss/accuracy, wall time)."""
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    model = task.model()
+    model.train()
+    opt = task.optimizer(model.parameters(), 1.0)
+    sched = _scheduler(opt, cand, steps)
+    batches = task.batches(seed)
+    every = int(task.eval_every or max(1, steps // 20))
+    lrs: list[float] = []
+    tr_steps: list[int] = []
+    tr_loss: list[float] = []
+    va_steps: list[int] = []
+    va_loss: list[float] = []
+    va_acc: list[float | None] = []
+    window: list[float] = []
+    diverged = False
+    for k in range(steps):
+        x, y = next(batches)
+        lrs.append(float(opt.param_groups[0]["lr"]))
+        loss = task.loss(model(x), y)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            diverged = True
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(value)
+        if (k + 1) % every == 0 or k + 1 == steps:
+            vl, acc = task.evaluate(model)
+            tr_steps.append(k + 1)
+            tr_loss.append(float(np.mean(window)))
+            window = []
+            va_steps.append(k + 1)
+            va_loss.append(vl)
+            va_acc.append(acc)
+            if not math.isfinite(vl):
+                diverged = True
+                break
+            if cand.plateau is not None:
+                sched.observe(vl)
+    final = va_loss[-1] if va_loss and not diverged else math.inf
+    return {
+        "schedule": cand.name,
+        "spec": cand.spec,
+        "plateau": cand.plateau,
+        "seed": seed,
+        "steps": steps,
+        "lr": lrs,
+        "train": {"step": tr_steps, "loss": tr_loss},
+        "val": {"step": va_steps, "loss": va_loss, "acc": va_acc},
+        "final_val_loss": final,
+        "final_acc": va_acc[-1] if va_acc and not diverged else None,
+        "diverged": diverged,
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def _worker(
+    task_ref: str, cand: Candidate, seed: int, steps: int, path: str, key: str
+) -> dict[str, Any]:
+    """Run one (schedule, seed) in a worker (one torch thread) and write it atomically."""
+    torch.set_num_threads(1)
+    if task_ref not in _TASKS:
+        _TASKS[task_ref] = load_task(task_ref)
+    rec = train_run(_TASKS[task_ref], cand, seed, steps)
+    rec["key"] = key
+    if path:
+        _report.write_json(path, rec)
+    return rec
+
+
+# ---------------------------------------------------------------------------- comparison
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare`: the peak, the finder result, every run and the summary."""
+
+    task: str
+    peak: float
+    steps: int
+    seeds: list[int]
+    candidates: list[Candidate]
+    runs: list[dict[str, Any]]
+    finder: dict[str, Any] | None = None
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    recommendation: str = ""
+    reasoning: str = ""
+    target: float | None = None
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-ready data (what the report is written from)."""
+        return {
+            "task": self.task,
+            "peak": self.peak,
+            "steps": self.steps,
+            "seeds": list(self.seeds),
+            "candidates": [
+                {"name": c.name, "spec": c.spec, "plateau": c.plateau} for c in self.candidates
+            ],
+            "finder": self.finder,
+            "summary": self.summary,
+            "recommendation": self.recommendation,
+            "reasoning": self.reasoning,
+            "target": self.target,
+            "wall_s": self.wall_s,
+            "runs": self.runs,
+        }
+
+    def table(self) -> str:
+        """The summary as an aligned text table."""
+        return _report.summary_table(self.summary, self.target)
+
+    def write(self, folder: str | Path) -> Path:
+        """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
+        return _report.write_comparison(self.to_dict(), folder)
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40]
+    return s if s == name else f"{s}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def compare(
+    task: str | Task | None = None,
+    *,
+    schedules: Sequence[str] | None = None,
+    seeds: int | Sequence[int] = 3,
+    steps: int | None = None,
+    peak: float | None = None,
+    target: float | None = None,
+    jobs: int = 1,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    finder_steps: int = 100,
+) -> Comparison:
+    """Compare schedules on ``task`` and recommend one.
+
+    Args:
+        task: a built-in name, ``"module:function"``, or a :class:`Task` (``jobs > 1`` needs a
+            name, which each worker process loads).
+        schedules: built-in names (:data:`DEFAULT_SCHEDULES`) and/or spec texts using ``peak``.
+        seeds: a count (seeds ``0..n-1``) or the seeds.
+        steps: the step budget per run (default: the task's).
+        peak: the peak rate; None runs the range test (on the seed-0 model) to find it.
+        target: the validation loss for "steps to target" (default: 1.1x the best schedule's mean
+            final loss).
+        jobs: worker processes (1: in this process).
+        out: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
+        resume: reuse the finished runs (and range test) found in ``out`` with the same settings.
+
+    Raises:
+        ValueError: bad seeds/steps/jobs/peak, ``resume`` without ``out``, ``jobs > 1`` with a
+            Task object, unknown schedules or bad specs.
+    """
+    t0 = time.perf_counter()
+    ref = task if isinstance(task, str) else None
+    the_task = load_task(task)
+    name = ref or the_task.name
+    seed_list = (
+        list(range(seeds))
+        if isinstance(seeds, int) and not isinstance(seeds, bool)
+        else list(seeds)
+    )
+    if not seed_list or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seed_list
+    ):
+        raise ValueError(
+            f"compare: seeds must be a positive count or integers >= 0, got seeds={seeds!r}"
+        )
+    n_steps = the_task.steps if steps is None else steps
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 10:
+        raise ValueError(f"compare: steps must be an integer >= 10, got steps={steps!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"compare: jobs must be an integer >= 1, got jobs={jobs!r}")
+    if jobs > 1 and ref is None:
+        raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
+    if resume and out is None:
+        raise ValueError("compare: resume=True needs out= (the report folder)")
+    if peak is not None and not (isinstance(peak, (int, float)) and 0 < peak < math.inf):
+        raise ValueError(f"compare: peak must be a finite number > 0, got peak={peak!r}")
+    folder = Path(out) if out is not None else None
+
+    finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
+    the_peak = float(peak) if peak is not None else float(finder["suggestion"])  # type: ignore[index]
+    cands = candidates(schedules, the_peak, n_steps)
+
+    todo, runs = [], []
+    for cand in cands:
+        for seed in seed_list:
+            key = run_key(name, cand, seed, n_steps)
+            path = folder / "runs" / f"{_slug(cand.name)}-seed{seed}.json" if folder else None
+            done = _load_run(path, key) if (resume and path is not None) else None
+            if done is not None:
+                runs.append(done)
+            else:
+                todo.append((cand, seed, key, path))
+    bar = _bar(progress, len(cands) * len(seed_list), len(runs))
+    try:
+        runs += _execute(the_task, ref, todo, n_steps, jobs, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    order = {(c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)}
+    runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
+    summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
+    rec, why = _report.recommend(summary)
+    comp = Comparison(
+        name, the_peak, n_steps, seed_list, cands, runs, finder, summary, rec, why, tgt
+    )
+    comp.wall_s = time.perf_counter() - t0
+    return comp
+
+
+def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int) -> dict[str, Any]:
+    from lrkit.torch.finder import find_lr
+
+    path = folder / "finder.json" if folder else None
+    if resume and path is not None and path.exists():
+        d = json.loads(path.read_text())
+        if d.get("task") == name and d.get("steps") == n:
+            return d
+    torch.manual_seed(0)
+    model = task.model()
+    model.train()
+    opt = task.optimizer(model.parameters(), 1e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = find_lr(model, opt, task.loss, task.batches(0), start=1e-6, end=10.0, steps=n)
+    finally:
+        torch.set_num_threads(threads)
+    d = {"task": name, "steps": n, **res.to_dict()}
+    if path is not None:
+        _report.write_json(path, d)
+    return d
+
+
+def _load_run(path: Path | None, key: str) -> dict[str, Any] | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if rec.get("key") != key:
+        return None
+    if rec.get("final_val_loss") is None:
+        rec["final_val_loss"] = math.inf
+    return rec
+
+
+def _execute(
+    task: Task, ref: str | None, todo: list[Any], steps: int, jobs: int, bar: Any
+) -> list[dict[str, Any]]:
+    out = []
+    if jobs == 1 or len(todo) <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for cand, seed, key, path in todo:
+                rec = train_run(task, cand, seed, steps)
+                rec["key"] = key
+                if path is not None:
+                    _report.write_json(path, rec)
+                out.append(rec)
+                _tick(bar, rec)
+        finally:
+            torch.set_num_threads(threads)
+        return out
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_worker, ref, cand, seed, steps, str(path) if path else "", key)
+            for cand, seed, key, path in todo
+        ]
+        try:
+            for fut in cf.as_completed(futures):
+                rec = fut.result()
+                if rec.get("final_val_loss") is None:
+                    rec["final_val_loss"] = math.inf
+                out.append(rec)
+                _tick(bar, rec)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return out
+
+
+def _bar(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, initial=initial, desc="runs", unit="run")
+
+
+def _tick(bar: Any, rec: dict[str, Any]) -> None:
+    if bar is not None:
+        bar.set_postfix_str(f"{rec['schedule']} seed {rec['seed']}", refresh=False)
+        bar.update(1)

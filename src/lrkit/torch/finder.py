@@ -1,0 +1,361 @@
+"""The learning-rate range test on a PyTorch model (Smith, 2017; fastai's ``lr_find``).
+
+The rate grows from ``start`` to ``end`` over ``steps`` optimizer updates, one batch each; the
+losses are smoothed and analysed by :mod:`lrkit.tools.suggest`. The model (parameters, buffers,
+gradients, train/eval modes), the optimizer (state and hyperparameters), the grad scaler and the
+RNG states (torch CPU and CUDA, numpy, ``random``) are restored bitwise afterwards, whatever
+happened: divergence, an exception from the user's code or ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+
+import lrkit
+from lrkit.tools import suggest as _suggest
+
+Batch = Any
+
+
+@dataclass
+class FinderResult:
+    """What a range test found: the curve, the suggestion and the alternatives.
+
+    ``rates[i]`` is the rate of update ``i`` (of the first parameter group) and ``losses[i]`` the
+    loss of its batch, before the update; ``smoothed`` is their debiased moving average.
+    """
+
+    rates: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float
+    method: str
+    confidence: float
+    alternatives: dict[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    diverged: bool = False
+
+    @property
+    def confidence_label(self) -> str:
+        """``"high"``, ``"medium"`` or ``"low"``."""
+        return _suggest.Suggestion(self.suggestion, self.method, self.confidence).confidence_label
+
+    def one_cycle(self, steps: int | str, **kwargs: Any) -> lrkit.Schedule:
+        """A one-cycle schedule peaking at the suggested rate: ``one_cycle(suggestion, ...)``."""
+        return lrkit.one_cycle(self.suggestion, steps=steps, **kwargs)
+
+    def cosine(self, steps: int | str, *, end_factor: float = 0.0) -> lrkit.Schedule:
+        """Cosine from the suggested rate to ``end_factor * suggestion``."""
+        return lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps)
+
+    def warmup_cosine(
+        self, steps: int, *, warmup_steps: int | None = None, end_factor: float = 0.0
+    ) -> lrkit.Schedule:
+        """Linear warmup (default 5% of ``steps``) into a cosine from the suggested rate; ``steps``
+        counts both phases."""
+        w = max(1, round(0.05 * steps)) if warmup_steps is None else warmup_steps
+        inner = lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps - w)
+        return lrkit.warmup(inner, steps=w)
+
+    def wsd(
+        self, steps: int, *, decay_frac: float = 0.2, warmup_frac: float = 0.05
+    ) -> lrkit.Schedule:
+        """Warmup-stable-decay at the suggested rate over ``steps`` updates in all."""
+        w = round(warmup_frac * steps)
+        d = max(1, round(decay_frac * steps))
+        return lrkit.wsd(self.suggestion, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (curves as lists)."""
+        return {
+            "rates": self.rates.tolist(),
+            "losses": [float(x) if math.isfinite(x) else None for x in self.losses],
+            "smoothed": [float(x) if math.isfinite(x) else None for x in self.smoothed],
+            "suggestion": self.suggestion,
+            "method": self.method,
+            "confidence": self.confidence,
+            "alternatives": dict(self.alternatives),
+            "reasons": list(self.reasons),
+            "diverged": self.diverged,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FinderResult:
+        """Inverse of :meth:`to_dict`."""
+        nan = float("nan")
+        return cls(
+            rates=np.asarray(d["rates"], dtype=float),
+            losses=np.asarray([nan if x is None else x for x in d["losses"]], dtype=float),
+            smoothed=np.asarray([nan if x is None else x for x in d["smoothed"]], dtype=float),
+            suggestion=float(d["suggestion"]),
+            method=str(d["method"]),
+            confidence=float(d["confidence"]),
+            alternatives={k: float(v) for k, v in d["alternatives"].items()},
+            reasons=tuple(d.get("reasons", ())),
+            diverged=bool(d.get("diverged", False)),
+        )
+
+    def plot(self, path: str | None = None) -> Any:
+        """Plot loss vs rate (log x) with the suggestion marked; save to ``path`` if given.
+
+        Returns the matplotlib figure (matplotlib is imported here, lazily).
+        """
+        from lrkit.tools.report import plot_range_test
+
+        return plot_range_test(self.to_dict(), path)
+
+
+def _check_positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < math.inf:
+        raise ValueError(f"find_lr: {name} must be a finite number > 0, got {name}={value!r}")
+    return float(value)
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < low:
+        raise ValueError(f"find_lr: {name} must be an integer >= {low}, got {name}={value!r}")
+    return int(value)
+
+
+def _rates(start: float, end: float, steps: int, mode: str) -> np.ndarray:
+    if mode == "exp":
+        return np.geomspace(start, end, steps)
+    return np.linspace(start, end, steps)
+
+
+def _cycle(data: Iterable[Batch]) -> Iterator[Batch]:
+    """Iterate ``data`` again and again (a DataLoader is re-iterated, so it reshuffles)."""
+    while True:
+        empty = True
+        for batch in data:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("find_lr: data yielded no batches")
+
+
+def _default_forward(loss_fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            return loss_fn(model(batch[0]), batch[1])
+        if isinstance(batch, dict) and "input" in batch and "target" in batch:
+            return loss_fn(model(batch["input"]), batch["target"])
+        raise TypeError(
+            "find_lr: a batch must be an (inputs, targets) pair or a dict with 'input' and "
+            f"'target'; pass forward=fn(model, batch) -> loss for others, got {type(batch).__name__}"
+        )
+
+    return forward
+
+
+class _Snapshot:
+    """Everything the range test may change, copied once, restored bitwise."""
+
+    def __init__(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any
+    ) -> None:
+        self.model_state = copy.deepcopy(model.state_dict())
+        self.modes = [m.training for m in model.modules()]
+        self.grads = [
+            None if p.grad is None else p.grad.detach().clone() for p in model.parameters()
+        ]
+        self.opt_state = copy.deepcopy(optimizer.state_dict())
+        self.scaler_state = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
+        self.torch_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.np_rng = np.random.get_state()
+        self.py_rng = random.getstate()
+
+    def restore(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any
+    ) -> None:
+        with torch.no_grad():
+            model.load_state_dict(self.model_state)
+        for m, mode in zip(model.modules(), self.modes, strict=True):
+            m.training = mode
+        for p, g in zip(model.parameters(), self.grads, strict=True):
+            p.grad = g
+        optimizer.load_state_dict(self.opt_state)
+        if scaler is not None and self.scaler_state is not None:
+            scaler.load_state_dict(self.scaler_state)
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        np.random.set_state(self.np_rng)
+        random.setstate(self.py_rng)
+
+
+def find_lr(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    data: Iterable[Batch],
+    *,
+    start: float = 1e-7,
+    end: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    accumulation_steps: int = 1,
+    scaler: Any = None,
+    autocast_dtype: torch.dtype | None = None,
+    diverge_factor: float = 4.0,
+    smooth: float = 0.98,
+    forward: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
+    progress: bool = False,
+) -> FinderResult:
+    """Run the learning-rate range test and suggest a peak rate; restore everything afterwards.
+
+    Update ``i`` (of ``steps``) uses the rate ``r_i = start * (end/start)**(i/(steps-1))``
+    (``mode="exp"``) or ``start + (end - start) * i/(steps-1)`` (``"linear"``), set on every
+    parameter group in proportion to the groups' current rates. Each update accumulates
+    ``accumulation_steps`` batches (loss divided by it); its loss is their mean. The losses are
+    smoothed by a debiased moving average (``smooth`` = beta); the test stops once the smoothed
+    loss exceeds ``diverge_factor`` times its minimum, or a loss is not finite. The suggestion is
+    :func:`lrkit.tools.suggest.suggest`'s.
+
+    With ``scaler`` (a ``torch.amp.GradScaler``) the backward pass is scaled and steps with
+    overflowing gradients are skipped by the scaler; ``autocast_dtype`` (e.g. ``torch.bfloat16``)
+    runs the forward under ``torch.autocast`` on the model's device type.
+
+    Extra memory: one copy of the model's state dict and of the optimizer state (plus existing
+    gradients, if any are set).
+
+    Args:
+        model: the module, in the mode you train it in (``model.train()``).
+        optimizer: its optimizer; its state is used by the test and restored afterwards.
+        loss_fn: ``loss_fn(model(inputs), targets)``; may be None when ``forward`` is given.
+        data: batches, re-iterated when exhausted: ``(inputs, targets)`` pairs, or anything
+            ``forward(model, batch) -> loss`` accepts.
+
+    Raises:
+        ValueError: ``start``/``end`` not > 0 or ``start >= end``, ``steps < 3``, bad ``mode``,
+            ``accumulation_steps < 1``, ``diverge_factor <= 1``, ``smooth`` outside [0, 1).
+        TypeError: a model or optimizer of the wrong type.
+
+    >>> net = torch.nn.Linear(3, 1)
+    >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    >>> xs = [(torch.randn(8, 3), torch.randn(8, 1)) for _ in range(4)]
+    >>> res = find_lr(net, opt, torch.nn.functional.mse_loss, xs, steps=20)
+    >>> len(res.rates) <= 20 and opt.param_groups[0]["lr"] == 0.1
+    True
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"find_lr: model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"find_lr: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    start = _check_positive("start", start)
+    end = _check_positive("end", end)
+    if start >= end:
+        raise ValueError(f"find_lr: start must be < end, got start={start!r}, end={end!r}")
+    steps = _check_int("steps", steps, 3)
+    accumulation_steps = _check_int("accumulation_steps", accumulation_steps, 1)
+    if mode not in ("exp", "linear"):
+        raise ValueError(f"find_lr: mode must be 'exp' or 'linear', got mode={mode!r}")
+    if (
+        isinstance(diverge_factor, bool)
+        or not isinstance(diverge_factor, Real)
+        or diverge_factor <= 1
+    ):
+        raise ValueError(
+            f"find_lr: diverge_factor must be > 1, got diverge_factor={diverge_factor!r}"
+        )
+    _suggest._beta("find_lr", smooth)
+    if loss_fn is None and forward is None:
+        raise ValueError("find_lr: give loss_fn, or forward=fn(model, batch) -> loss")
+    fwd = forward if forward is not None else _default_forward(loss_fn)  # type: ignore[arg-type]
+    if not optimizer.param_groups or optimizer.param_groups[0]["lr"] == 0:
+        base_lr = 1.0
+    else:
+        base_lr = float(optimizer.param_groups[0]["lr"])
+    mults = [float(g["lr"]) / base_lr if base_lr else 1.0 for g in optimizer.param_groups]
+    rates = _rates(start, end, steps, mode)
+    device_type = next((p.device.type for p in model.parameters()), "cpu")
+
+    snap = _Snapshot(model, optimizer, scaler)
+    losses: list[float] = []
+    diverged = False
+    try:
+        batches = _cycle(data)
+        bar = _progress(progress, steps)
+        avg, best = 0.0, math.inf
+        for i, rate in enumerate(rates):
+            for g, m in zip(optimizer.param_groups, mults, strict=True):
+                g["lr"] = float(rate) * m
+            optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            for _ in range(accumulation_steps):
+                batch = next(batches)
+                if autocast_dtype is not None:
+                    with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+                        loss = fwd(model, batch)
+                else:
+                    loss = fwd(model, batch)
+                scaled = loss.float() / accumulation_steps
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                total += float(loss.detach().float()) / accumulation_steps
+            losses.append(total)
+            if bar is not None:
+                bar.update(1)
+            if not math.isfinite(total):
+                diverged = True
+                break
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            avg = smooth * avg + (1 - smooth) * total
+            s = avg / (1 - smooth ** (i + 1))
+            best = min(best, s)
+            if s > diverge_factor * best:
+                diverged = True
+                break
+        if bar is not None:
+            bar.close()
+    finally:
+        snap.restore(model, optimizer, scaler)
+
+    r = rates[: len(losses)]
+    raw = np.asarray(losses, dtype=float)
+    smoothed = _suggest.smooth(raw, smooth)
+    try:
+        sug = _suggest.suggest(
+            r, raw, beta=smooth, diverge_factor=diverge_factor, skip_start=min(5, len(r) // 10)
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"find_lr: too few usable points ({len(losses)} updates before the loss diverged at "
+            f"rate {r[-1]:.3g}); lower start={start!r} or raise steps={steps!r} ({exc})"
+        ) from None
+    return FinderResult(
+        rates=r,
+        losses=raw,
+        smoothed=smoothed,
+        suggestion=sug.rate,
+        method=sug.method,
+        confidence=sug.confidence,
+        alternatives=sug.alternatives,
+        reasons=sug.reasons,
+        diverged=diverged,
+    )
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return None
+    return tqdm(total=total, desc="range test", leave=False)

@@ -1,0 +1,93 @@
+"""``lrkit compare [TASK]``: which schedule should I use? Trains the task under several
+schedules at an equal budget over several seeds; prints a table and a recommendation and writes a
+report folder."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``compare`` on the sub-command parser ``sub``."""
+    p = sub.add_parser(
+        "compare",
+        help="compare schedules on a task and recommend one",
+        description=(
+            "Find the peak rate with the range test, train TASK's model from the same "
+            "initialisation under several schedules (equal steps, several seeds), print a table "
+            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML)."
+        ),
+    )
+    p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
+    p.add_argument(
+        "--schedules",
+        nargs="+",
+        metavar="NAME_OR_SPEC",
+        help=(
+            "built-in names (constant step cosine warmup-cosine one-cycle wsd plateau; commas "
+            "also separate them) or spec texts where 'peak' is the peak rate, e.g. "
+            "\"cosine(peak, 0.1 * peak, steps='100%%')\""
+        ),
+    )
+    p.add_argument("--seeds", default="3", help="a count (3) or a list (0,1,2); default 3")
+    p.add_argument("--steps", type=int, help="steps per run (default: the task's)")
+    p.add_argument("--peak", type=float, help="peak rate (default: from the range test)")
+    p.add_argument("--target", type=float, help="target loss for 'steps to target'")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "-o", "--out", default="lrkit-compare", help="report folder (default lrkit-compare)"
+    )
+    p.add_argument("--resume", action="store_true", help="reuse finished runs in the folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _schedules(items: list[str] | None) -> list[str] | None:
+    if not items:
+        return None
+    out: list[str] = []
+    for item in items:
+        out += [item] if "(" in item else [s.strip() for s in item.split(",") if s.strip()]
+    return out
+
+
+def _seeds(text: str) -> int | list[int]:
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        return int(text)
+    except ValueError:
+        raise ValueError(f"compare: --seeds must be a count or a list like 0,1,2, got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison, print the table and recommendation, write the report."""
+    from lrkit.torch.compare import compare
+
+    comp = compare(
+        args.task,
+        schedules=_schedules(args.schedules),
+        seeds=_seeds(args.seeds),
+        steps=args.steps,
+        peak=args.peak,
+        target=args.target,
+        jobs=args.jobs,
+        out=args.out,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if comp.finder is not None:
+        f = comp.finder
+        print(f"range test: peak rate {comp.peak:.3g} ({f['method']}, confidence "
+              f"{f['confidence']:.2f})")
+    else:
+        print(f"peak rate {comp.peak:.3g} (given)")
+    print(f"task {comp.task}: {comp.steps} steps per run, seeds {comp.seeds}\n")
+    print(comp.table())
+    print(f"\nrecommendation: {comp.recommendation or 'none'}")
+    print(comp.reasoning)
+    html = comp.write(args.out)
+    print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
+    print(f"total {comp.wall_s:.1f} s")
+    return 0

@@ -1,0 +1,76 @@
+"""``lrkit find [TASK]``: the learning-rate range test on a task; prints the suggestion and the
+alternatives, writes the plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``find`` on the sub-command parser ``sub``."""
+    p = sub.add_parser(
+        "find",
+        help="run the learning-rate range test on a task and suggest a peak rate",
+        description=(
+            "Run the learning-rate range test on TASK (a built-in: digits, mnist1d, charlm; or "
+            "'module:function' / 'file.py:function' returning your own task) and suggest a peak "
+            "rate. The model, optimizer and RNG state are restored afterwards."
+        ),
+    )
+    p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
+    p.add_argument("--start", type=float, default=1e-6, help="first rate (default 1e-6)")
+    p.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="updates in the test (default 100)")
+    p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="rate growth")
+    p.add_argument("--seed", type=int, default=0, help="model initialisation seed")
+    p.add_argument(
+        "-o", "--output", default="lr_find.png", help="plot file (default lr_find.png; '' for none)"
+    )
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the range test and print its outcome; returns the exit code."""
+    import torch
+
+    from lrkit.torch.finder import find_lr
+    from lrkit.torch.tasks import load_task
+
+    task = load_task(args.task)
+    torch.manual_seed(args.seed)
+    model = task.model()
+    model.train()
+    opt = task.optimizer(model.parameters(), 1e-3)
+    res = find_lr(
+        model,
+        opt,
+        task.loss,
+        task.batches(args.seed),
+        start=args.start,
+        end=args.end,
+        steps=args.steps,
+        mode=args.mode,
+        progress=True,
+    )
+    if args.output:
+        import matplotlib.pyplot as plt
+
+        plt.close(res.plot(args.output))
+    if args.json:
+        print(json.dumps({"task": task.name, **res.to_dict()}, indent=1))
+        return 0
+    print(f"task {task.name}: {len(res.rates)} updates, rates {res.rates[0]:.3g}..{res.rates[-1]:.3g}"
+          + (" (stopped at divergence)" if res.diverged else ""))
+    print(f"suggested peak rate: {res.suggestion:.3g}  ({res.method}; confidence "
+          f"{res.confidence:.2f}, {res.confidence_label})")
+    for name, rate in res.alternatives.items():
+        print(f"  {name:<11} {rate:.3g}")
+    for reason in res.reasons:
+        print(f"  note: {reason}")
+    print(f"e.g. lr=\"{res.one_cycle(steps=task.steps)}\"")
+    if args.output:
+        print(f"plot: {args.output}")
+    return 0

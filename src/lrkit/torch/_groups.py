@@ -51,7 +51,7 @@ def writer_for(name: str, group: Mapping[str, Any], index: int) -> tuple[str, in
     if name in ("beta1", "beta2"):
         if "betas" not in group:
             raise ValueError(
-                f"{_OWNER}: {name} drives betas[{name[-1]}] of an Adam-style optimizer, but "
+                f"{_OWNER}: {name} drives betas[{int(name[-1]) - 1}] of an Adam-style optimizer, but "
                 f"{group_label(group, index)} has no 'betas' key (keys: {keys})"
             )
         return "betas", int(name[-1]) - 1

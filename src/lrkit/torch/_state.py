@@ -95,6 +95,21 @@ def load(s: Scheduler, state: Mapping[str, Any], *, strict: bool) -> None:
     resizes = [list(r) for r in state["resizes"]]
     ckpt_total = resizes[-1][1] if resizes else state["total_steps"]
     wanted = s._total_constructed
+    resize_to = None
+    if wanted is not None and wanted not in (ckpt_total, state["total_steps"]):
+        if s.on_resize is None:
+            raise ValueError(
+                f"{owner}: the checkpoint's run has total_steps={ckpt_total} but this "
+                f"scheduler was built with total_steps={wanted}; pass on_resize='keep' or "
+                f"'rescale' to the Scheduler to change the run's length on load, or build it "
+                f"with total_steps={ckpt_total} and call resize() after loading"
+            )
+        if s.on_resize == "rescale" and wanted <= int(state["step"]):
+            raise ValueError(
+                f"{owner}: cannot rescale the run to total_steps={wanted}: the checkpoint is "
+                f"already at step {state['step']}"
+            )
+        resize_to = wanted
     old = (s._total0, s.steps_per_epoch, s._resizes, s.total_steps)
     s._total0 = state["total_steps"]
     s.steps_per_epoch = spe_there if spe_there is not None else spe_here
@@ -110,15 +125,8 @@ def load(s: Scheduler, state: Mapping[str, Any], *, strict: bool) -> None:
     s._step_count = int(state["calls"])
     for c, cs in zip(s._controllers, ctl_states, strict=True):
         c.load_state_dict(cs)
-    if wanted is not None and wanted != ckpt_total:
-        if s.on_resize is None:
-            raise ValueError(
-                f"{owner}: the checkpoint's run has total_steps={ckpt_total} but this "
-                f"scheduler was built with total_steps={wanted}; pass on_resize='keep' or "
-                f"'rescale' to the Scheduler to change the run's length on load, or build it "
-                f"with total_steps={ckpt_total} and call resize() after loading"
-            )
-        s.resize(wanted, s.on_resize)
+    if resize_to is not None:
+        s.resize(resize_to, s.on_resize)
 
 
 def _plain(x: Any) -> Any:

@@ -94,7 +94,8 @@ def _stretch_warmups(s: Schedule, factor: float) -> Schedule:
 
 def _scale_length(length: Length, factor: float) -> Length:
     if isinstance(length, str):
-        match = re.match(r"^([0-9.eE+-]+)(.*)$", length)
+        # The number, then the unit: "2ep" must not read as the number "2e" and unit "p".
+        match = re.match(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(st|ep|%)\s*$", length)
         if match is None:
             raise ScheduleValueError(f"scale_for_batch: cannot scale length {length!r}")
         return f"{float(match.group(1)) * factor:g}{match.group(2)}"

@@ -211,7 +211,7 @@ def test_construction_errors_name_the_argument(make_opt, kwargs, match) -> None:
 
 def test_type_errors() -> None:
     """A non-optimizer or a non-schedule value is a TypeError."""
-    with pytest.raises(TypeError, match="must be a torch.optim.Optimizer"):
+    with pytest.raises(TypeError, match=r"must be a torch\.optim\.Optimizer"):
         Scheduler(object(), lr=0.1)  # type: ignore[arg-type]
     opt = torch.optim.SGD(_net().parameters(), lr=0.1)
     with pytest.raises(TypeError, match=r"lr must be a Schedule"):

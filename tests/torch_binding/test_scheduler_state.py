@@ -112,11 +112,11 @@ def test_schedule_mismatch_is_detected() -> None:
 
 def test_foreign_state_is_rejected() -> None:
     """A torch scheduler's state_dict is not mistaken for an lrkit one."""
-    _, opt, s = _setup()
+    _, _opt, s = _setup()
     torch_state = CosineAnnealingLR(
         torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1), T_max=5
     ).state_dict()
-    with pytest.raises(ValueError, match="not a state saved by lrkit.torch.Scheduler"):
+    with pytest.raises(ValueError, match=r"not a state saved by lrkit\.torch\.Scheduler"):
         s.load_state_dict(torch_state)
 
 

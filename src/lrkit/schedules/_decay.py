@@ -187,6 +187,10 @@ class Exponential(Schedule):
         p = t / self.every
         if self.staircase:
             p = np.floor(p)
+        if self.end is not None and self.gamma > 1:
+            # Past the end the value is min(v, end) = end: cap p so gamma ** p cannot overflow.
+            cap = math.ceil(math.log(self.end / self.start) / math.log(self.gamma)) + 1.0
+            p = np.minimum(p, cap)
         v = self.start * self.gamma**p
         if self.end is not None:
             v = np.maximum(v, self.end) if self.gamma < 1 else np.minimum(v, self.end)

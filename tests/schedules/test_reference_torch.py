@@ -282,3 +282,32 @@ def test_sequential_linear_cosine_matches_sequentiallr(
     )
     check(make, joined, n, lr=base)
     check(make, warmed, n, lr=base)
+
+
+def test_one_cycle_past_total_steps_torch_raises_lrkit_holds() -> None:
+    """Past total_steps torch's OneCycleLR first climbs back (t = total_steps) then raises;
+    lrkit holds the low value from t = steps - 1 on."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    scheduler = sched.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    for _ in range(10):
+        opt.step()
+        scheduler.step()
+    low = 1.0 / 25.0 / 1e4
+    assert opt.param_groups[0]["lr"] > 100 * low  # t = 10: the cosine continues upwards
+    with pytest.raises(ValueError, match="Tried to step"):
+        opt.step()
+        scheduler.step()
+    s = lrkit.one_cycle(1.0, steps=10)
+    assert s(9) == pytest.approx(low, rel=1e-12)
+    assert s(10) == s(1000) == s(9)
+
+
+def test_warm_restarts_float_period_mult_only_in_lrkit() -> None:
+    """torch's CosineAnnealingWarmRestarts accepts integer T_mult only; lrkit any float >= 1."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1)
+    with pytest.raises(ValueError):
+        sched.CosineAnnealingWarmRestarts(opt, T_0=10, T_mult=1.5)
+    s = lrkit.cosine_restarts(0.1, steps=10, period_mult=1.5)
+    assert s(10) == 0.1 and s(25) == 0.1  # periods of 10, then 15 steps

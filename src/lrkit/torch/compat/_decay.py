@@ -1,0 +1,199 @@
+"""Drop-ins for torch's decay schedulers: StepLR, MultiStepLR, ConstantLR, LinearLR,
+ExponentialLR, PolynomialLR. Each is ``base_g * f(t)`` with ``base_g`` the group's initial lr and
+``f`` an lrkit schedule of the number of ``step()`` calls ``t``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from torch.optim import Optimizer
+
+from lrkit.schedules import (
+    Schedule,
+    constant,
+    exponential,
+    linear,
+    piecewise,
+    polynomial,
+    scale,
+    step_decay,
+)
+from lrkit.torch.compat._base import CompatScheduler, base_lrs
+from lrkit.torch.compat._schedules import nonneg_int
+
+
+def _scaled(f: Schedule, bases: list[float]) -> list[Schedule]:
+    return [scale(f, b) for b in bases]
+
+
+class StepLR(CompatScheduler):
+    """torch ``StepLR``: ``lr = base * gamma ** floor(t / step_size)`` (lrkit :func:`~lrkit.step_decay`).
+
+    Same signature and values as ``torch.optim.lr_scheduler.StepLR``; ``gamma`` must be in
+    (0, 1] here (lrkit's ``step_decay``).
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = StepLR(opt, step_size=2, gamma=0.5)
+    >>> for _ in range(2): opt.step(); s.step()
+    >>> s.get_last_lr()
+    [0.5]
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
+        bases = base_lrs(optimizer, last_epoch, "StepLR")
+        self.step_size, self.gamma = nonneg_int("StepLR", "step_size", step_size, low=1), gamma
+        f = step_decay(1.0, steps=self.step_size, gamma=gamma)
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+
+
+class MultiStepLR(CompatScheduler):
+    """torch ``MultiStepLR``: ``lr = base * gamma ** #{m in milestones: m <= t}``.
+
+    A milestone listed twice multiplies by ``gamma`` twice, as in torch (lrkit
+    :func:`~lrkit.piecewise` of the running products).
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
+    >>> opt.step(); s.step(); s.get_last_lr()
+    [0.1]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Iterable[int],
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
+        bases = base_lrs(optimizer, last_epoch, "MultiStepLR")
+        self.milestones = Counter(nonneg_int("MultiStepLR", "milestones[i]", m) for m in milestones)
+        self.gamma = gamma
+        at0 = self.milestones.get(0, 0)
+        later = sorted(m for m in self.milestones if m > 0)
+        values, count = [float(gamma) ** at0], at0
+        for m in later:
+            count += self.milestones[m]
+            values.append(float(gamma) ** count)
+        f = piecewise(values, boundaries=later) if later else constant(values[0])
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+
+
+class ConstantLR(CompatScheduler):
+    """torch ``ConstantLR``: ``lr = base * factor`` for ``t < total_iters``, then ``base``.
+
+    (With ``total_iters=0`` torch multiplies once and never restores: ``base * factor``.)
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = ConstantLR(opt, factor=0.5, total_iters=1)
+    >>> s.get_last_lr(), (opt.step(), s.step(), s.get_last_lr())[2]
+    ([0.5], [1.0])
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 <= factor <= 1.0:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got factor={factor!r}")
+        bases = base_lrs(optimizer, last_epoch, "ConstantLR")
+        self.factor, self.total_iters = factor, nonneg_int("ConstantLR", "total_iters", total_iters)
+        if self.total_iters == 0:
+            f: Schedule = constant(factor)
+        else:
+            f = piecewise([factor, 1.0], boundaries=[self.total_iters])
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+
+
+class LinearLR(CompatScheduler):
+    """torch ``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` calls, then holds (lrkit :func:`~lrkit.linear`).
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = LinearLR(opt, start_factor=0.5, total_iters=2)
+    >>> opt.step(); s.step(); s.get_last_lr()
+    [0.75]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 < start_factor <= 1.0:
+            raise ValueError(
+                f"LinearLR: start_factor must be in (0, 1], got start_factor={start_factor!r}"
+            )
+        if not 0 <= end_factor <= 1.0:
+            raise ValueError(
+                f"LinearLR: end_factor must be in [0, 1], got end_factor={end_factor!r}"
+            )
+        bases = base_lrs(optimizer, last_epoch, "LinearLR")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = nonneg_int("LinearLR", "total_iters", total_iters)
+        if self.total_iters == 0:
+            f: Schedule = constant(start_factor)
+        else:
+            f = linear(start_factor, end_factor, steps=self.total_iters)
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+
+
+class ExponentialLR(CompatScheduler):
+    """torch ``ExponentialLR``: ``lr = base * gamma ** t`` (lrkit :func:`~lrkit.exponential`).
+
+    ``gamma`` must be in (0, 1] here.
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = ExponentialLR(opt, gamma=0.5)
+    >>> opt.step(); s.step(); s.get_last_lr()
+    [0.5]
+    """
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        bases = base_lrs(optimizer, last_epoch, "ExponentialLR")
+        self.gamma = gamma
+        if not 0 < gamma <= 1:
+            raise ValueError(f"ExponentialLR: gamma must be in (0, 1], got gamma={gamma!r}")
+        f = exponential(1.0, gamma=gamma)
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+
+
+class PolynomialLR(CompatScheduler):
+    """torch ``PolynomialLR``: ``lr = base * (1 - min(t, total_iters) / total_iters) ** power``
+    (lrkit :func:`~lrkit.polynomial` to 0).
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> s = PolynomialLR(opt, total_iters=4, power=2.0)
+    >>> opt.step(); s.step(); s.get_last_lr()
+    [0.5625]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        bases = base_lrs(optimizer, last_epoch, "PolynomialLR")
+        self.total_iters = nonneg_int("PolynomialLR", "total_iters", total_iters)
+        self.power = power
+        if self.total_iters == 0:
+            f: Schedule = constant(1.0)
+        else:
+            f = polynomial(1.0, 0.0, steps=self.total_iters, power=power)
+        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)

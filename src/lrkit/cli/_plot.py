@@ -18,6 +18,9 @@ from lrkit.schedules import Schedule, from_dict, parse
 from lrkit.tools._sampling import breakpoints, sample_steps
 from lrkit.tools.termplot import default_width, termplot
 
+#: ``show`` finds min and max at every step of runs up to this long, else on a strided sample.
+SHOW_DENSE_LIMIT = 2_000_001
+
 
 def add_parser(sub: Any) -> None:
     """Register ``plot`` and ``show`` on the sub-command parser ``sub``."""
@@ -194,7 +197,7 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"  {'step':>{step_w}}  {'value':<12}")
     for (step, note), v in zip(rows, values, strict=True):
         print(f"  {step:>{step_w}}  {_fmt(float(v)):<12}  {note}")
-    xs = sample_steps(steps, [s])
+    xs = sample_steps(steps, [s], max_points=SHOW_DENSE_LIMIT)
     ys = s(xs)
     lo, hi = int(np.argmin(ys)), int(np.argmax(ys))
     exact = "" if len(xs) == steps + 1 else " (sampled)"

@@ -60,6 +60,7 @@ class SequentialLR(_Composite):
     ``load_state_dict`` resume exactly, children included.
 
     >>> import torch
+    >>> from lrkit.torch.compat import ExponentialLR, LinearLR
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> warm = LinearLR(opt, start_factor=0.5, total_iters=2)
     >>> decay = ExponentialLR(opt, gamma=0.5)
@@ -152,6 +153,7 @@ class ChainedScheduler(_Composite):
     member is allowed (its factor multiplies the rest; pass the metric to ``step(metric)``).
 
     >>> import torch
+    >>> from lrkit.torch.compat import ConstantLR, ExponentialLR
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> a = ConstantLR(opt, factor=0.5, total_iters=2)
     >>> b = ExponentialLR(opt, gamma=0.5)

@@ -34,3 +34,15 @@ def test_cosine_restarts_restarts_exactly_at_period_starts() -> None:
             assert s(start) == 1.0, (steps, mult, start)
             assert length == 1 or s(start + length - 1) < 1.0
             start, length = start + length, int(length * mult)
+
+
+def test_cyclic_families_never_settle() -> None:
+    """cosine_restarts, cyclic and an endless repeat have no duration and keep cycling."""
+    for s in (
+        L.cosine_restarts(1.0, 0.0, steps=10),
+        L.cyclic(0.0, 1.0, steps_up=5),
+        L.linear(1.0, 0.0, steps=10).repeat(),
+    ):
+        assert s.duration is None
+        assert s.final_value is None
+        assert s(10**6) == s(0)  # a whole number of periods later, back at the start

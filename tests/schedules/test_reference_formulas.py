@@ -181,6 +181,17 @@ def test_warmup_cosine_matches_keras_cosine_decay_with_warmup(
     )
 
 
+@pytest.mark.parametrize(("decay", "alpha"), [(30, 0.0), (20, 0.1), (1, 0.5)])
+def test_cosine_matches_keras_cosine_decay(decay: int, alpha: float) -> None:
+    """Keras CosineDecay(initial, decay_steps, alpha) without warmup is
+    cosine(initial, alpha * initial, steps=decay_steps), held past decay_steps."""
+    compare(
+        lrkit.cosine(0.1, alpha * 0.1, steps=decay),
+        keras_cosine_decay(0.1, decay, alpha, 0.1, 0),
+        decay + 10,
+    )
+
+
 # ----------------------------------------------------------------------------- optax
 # optax/schedules/_schedule.py: linear_schedule(init, end, transition_steps):
 #   frac = 1 - min(count, transition_steps) / transition_steps; (init - end) * frac + end.
@@ -236,6 +247,17 @@ def test_warmup_cosine_matches_optax_warmup_cosine_decay(
         lrkit.warmup(lrkit.cosine(peak, end, steps=decay_steps - warm), steps=warm, start=init),
         optax_warmup_cosine(init, peak, warm, decay_steps, end),
         decay_steps + 10,
+    )
+
+
+@pytest.mark.parametrize(("decay", "alpha"), [(50, 0.0), (17, 0.1)])
+def test_cosine_matches_optax_cosine_decay(decay: int, alpha: float) -> None:
+    """optax cosine_decay_schedule(init, decay_steps, alpha) is cosine(init, alpha * init,
+    steps=decay_steps), held past decay_steps."""
+    compare(
+        lrkit.cosine(0.3, alpha * 0.3, steps=decay),
+        optax_cosine_decay(0.3, decay, alpha),
+        decay + 10,
     )
 
 

@@ -101,7 +101,7 @@ def test_guard_recovers_from_injected_fault(fault, opt, extra, reason, clean_los
     """A NaN loss, a loss spike or an exploding gradient is rolled back; training ends finite and
     close to the unfaulted run."""
     clean_loss = clean_losses[opt]
-    final, guard, lrs, model = _run(fault, guard_kwargs=extra, opt=opt)
+    final, guard, _, model = _run(fault, guard_kwargs=extra, opt=opt)
     assert len(guard.recoveries) >= 1
     first = guard.recoveries[0]
     assert first["reason"] in reason and first["step"] in (70, 71)
@@ -222,7 +222,7 @@ def test_attach_requires_the_controller():
     model = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = Scheduler(opt, lr=0.1)
-    with pytest.raises(ValueError, match="controllers=\\[..., guard.controller\\]"):
+    with pytest.raises(ValueError, match=r"controllers=\[\.\.\., guard\.controller\]"):
         DivergenceGuard(model, opt, sched)
 
 

@@ -131,7 +131,7 @@ class Cusum(_Detector):
 
     Example:
         >>> from lrkit.controllers import Cusum
-        >>> d = Cusum(drift=0.5, threshold=5.0, burn_in=10)
+        >>> d = Cusum(drift=0.5, threshold=8.0, burn_in=10)
         >>> noise = [0.1, -0.1] * 10
         >>> [d.update(1.0 + e) for e in noise].count(True), d.update(3.0)
         (0, True)
@@ -140,7 +140,7 @@ class Cusum(_Detector):
     _fields = ("n", "mu", "var", "g")
 
     def __init__(
-        self, drift: float = 0.5, threshold: float = 5.0, alpha: float = 0.05, burn_in: int = 20
+        self, drift: float = 0.5, threshold: float = 8.0, alpha: float = 0.05, burn_in: int = 20
     ) -> None:
         self.drift = non_negative("Cusum", "drift", drift)
         self.threshold = positive("Cusum", "threshold", threshold)
@@ -167,7 +167,7 @@ class RestartOnShift(Controller):
 
     Args:
         detector: "cusum" or "page_hinkley".
-        threshold: the detector's alarm level (None: 5.0 for cusum, 1.0 for page_hinkley).
+        threshold: the detector's alarm level (None: 8.0 for cusum, 1.0 for page_hinkley).
         drift: CUSUM's ``drift`` or Page-Hinkley's ``delta`` (None: 0.5 / 0.05).
         alpha: EMA weight of the detector's reference statistics.
         burn_in: observations learnt before testing.
@@ -227,7 +227,7 @@ class RestartOnShift(Controller):
             if detector == "cusum":
                 self.detector: _Detector = Cusum(
                     drift=0.5 if drift is None else drift,
-                    threshold=5.0 if threshold is None else threshold,
+                    threshold=8.0 if threshold is None else threshold,
                     alpha=alpha,
                     burn_in=burn_in,
                 )

@@ -111,7 +111,7 @@ VALUE_ERRORS: list[tuple[str, Callable[[], Any], str]] = [
     ("bind-needs-total", lambda: L.cosine(1.0, steps="10%").bind(steps_per_epoch=3), r"cosine: steps='10%' is a fraction of the run; bind with total_steps="),
     ("bind-needs-epoch", lambda: L.cosine(1.0, steps="2ep").bind(total_steps=3), r"cosine: steps='2ep' is in epochs; bind with steps_per_epoch="),
     ("bind-total-0", lambda: L.cosine(1.0, steps="2ep").bind(total_steps=0), r"bind: total_steps must be a positive integer, got total_steps=0"),
-    ("bind-to-zero-steps", lambda: L.cosine(1.0, steps="1%").bind(total_steps=10), r"cosine: steps must be a positive integer, got steps=0"),
+    ("bind-to-zero-steps", lambda: L.cosine(1.0, steps="1%").bind(total_steps=10), r"cosine: steps='1%' rounds to 0 steps with total_steps=10; use a longer length"),
     # steps passed to s(t)
     ("call-negative", lambda: L.constant(1.0)(-1), r"^constant: step must be a finite number >= 0, got t=-1$"),
     ("call-nan", lambda: L.cosine(1.0, steps=3)(NAN), r"cosine: step must be a finite number >= 0, got t=nan"),

@@ -164,7 +164,10 @@ def piecewise(values: Seq[float], *, boundaries: Seq[Length]) -> Piecewise:
     >>> piecewise([1.0, 0.1, 0.01], boundaries=[100, 200])(150)
     0.1
     """
-    return Piecewise(tuple(values), tuple(boundaries))
+    return Piecewise(
+        check.sequence_arg("piecewise", "values", values),  # type: ignore[arg-type]
+        check.sequence_arg("piecewise", "boundaries", boundaries),  # type: ignore[arg-type]
+    )
 
 
 @register("interpolate")
@@ -228,4 +231,8 @@ def interpolate(steps: Seq[Length], values: Seq[float], *, kind: str = "linear")
     >>> interpolate([0, 100, 200], [0.0, 1.0, 0.5])(150)
     0.75
     """
-    return Interpolate(tuple(steps), tuple(values), kind)
+    return Interpolate(
+        check.sequence_arg("interpolate", "steps", steps),  # type: ignore[arg-type]
+        check.sequence_arg("interpolate", "values", values),  # type: ignore[arg-type]
+        kind,
+    )

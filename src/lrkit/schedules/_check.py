@@ -93,3 +93,10 @@ def increasing(owner: str, name: str, values: tuple[int, ...], *, strict: bool =
         if b < a or (strict and b == a):
             kind = "strictly increasing" if strict else "non-decreasing"
             raise ScheduleValueError(f"{owner}: {name} must be {kind}, got {name}={list(values)!r}")
+
+
+def sequence_arg(owner: str, name: str, values: object) -> tuple[object, ...]:
+    """A list or tuple (not a string), returned as a tuple; TypeError otherwise."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ScheduleTypeError(f"{owner}: {name} must be a list, got {name}={values!r}")
+    return tuple(values)

@@ -144,7 +144,11 @@ def multistep_decay(start: float, *, milestones: Seq[Length], gamma: float = 0.1
     >>> s(9), s(10), s(25)
     (1.0, 0.5, 0.25)
     """
-    return MultistepDecay(start, tuple(milestones), gamma)
+    return MultistepDecay(
+        start,
+        check.sequence_arg("multistep_decay", "milestones", milestones),  # type: ignore[arg-type]
+        gamma,
+    )
 
 
 @register("exponential")

@@ -108,12 +108,20 @@ def resolve_length(owner: str, name: str, value: Length, run: RunInfo) -> int:
             raise ScheduleValueError(
                 f"{owner}: {name}={value!r} is in epochs; bind with steps_per_epoch=..."
             )
-        return round(amount * run.steps_per_epoch)
-    if run.total_steps is None:
+        steps = round(amount * run.steps_per_epoch)
+        basis = f"steps_per_epoch={run.steps_per_epoch}"
+    else:
+        if run.total_steps is None:
+            raise ScheduleValueError(
+                f"{owner}: {name}={value!r} is a fraction of the run; bind with total_steps=..."
+            )
+        steps = round(amount / 100.0 * run.total_steps)
+        basis = f"total_steps={run.total_steps}"
+    if steps == 0 and amount > 0:
         raise ScheduleValueError(
-            f"{owner}: {name}={value!r} is a fraction of the run; bind with total_steps=..."
+            f"{owner}: {name}={value!r} rounds to 0 steps with {basis}; use a longer length"
         )
-    return round(amount / 100.0 * run.total_steps)
+    return steps
 
 
 def check_run(total_steps: object, steps_per_epoch: object) -> RunInfo:

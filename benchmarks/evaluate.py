@@ -4,7 +4,8 @@ Each case evaluates a composed schedule at every step of a long run (``s(np.aran
 N = 10,000,000 by default) and compares it with the fastest straightforward numpy expression
 of the same formula (the "floor"), after checking that both give the same values (max
 difference <= 1e-12 of the peak). Times are the best of several repeats (as ``timeit``
-reports), in milliseconds. The target is lrkit within 2x of the floor.
+reports; lrkit and the floor run interleaved), in milliseconds. The target is lrkit within
+2x of the floor. On a shared machine, rerun with more ``--repeat`` before trusting a ratio.
 
 Run:  .venv/bin/python benchmarks/evaluate.py [--n 10000000] [--repeat 5] [--case NAME ...]
 
@@ -111,19 +112,24 @@ CASES = [
 ]
 
 
-def best_ms(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` single runs, in milliseconds (garbage collector off)."""
-    times = []
+def best_ms(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """The fastest of ``repeat`` single runs of each function, in milliseconds.
+
+    The functions run in turn within each repeat (interleaved), so a busy machine slows
+    them alike; the garbage collector is off while timing.
+    """
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return 1e3 * min(times)
+        for fn, out in zip(fns, times, strict=True):
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - start)
+            finally:
+                gc.enable()
+    return [1e3 * min(out) for out in times]
 
 
 def run_case(case: Case, n: int, repeat: int) -> tuple[float, float, float]:
@@ -135,8 +141,7 @@ def run_case(case: Case, n: int, repeat: int) -> tuple[float, float, float]:
     if not error <= 1e-12:
         raise SystemExit(f"{case.name}: lrkit and the floor differ by {error:.3g} of the peak")
     del got, want
-    ours = best_ms(lambda: s(t), repeat)
-    floor = best_ms(lambda: case.floor(t, n), repeat)
+    ours, floor = best_ms([lambda: s(t), lambda: case.floor(t, n)], repeat)
     return ours, floor, error
 
 

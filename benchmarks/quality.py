@@ -69,16 +69,23 @@ def main() -> None:
     ctx = multiprocessing.get_context("spawn")
     results: dict = {}
     with cf.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        for t, fam, rate, seed, loss in pool.map(_run, *zip(*jobs, strict=True), chunksize=4):
+        for t, fam, rate, _seed, loss in pool.map(_run, *zip(*jobs, strict=True), chunksize=4):
             results.setdefault((t, fam, rate), []).append(loss)
     rows, detail = [], []
     for name in args.tasks:
         s = sugg[name]["suggestion"]
         runs = [
-            {"schedule": fam, "spec": "", "final_val_loss": l, "final_acc": None, "wall_s": 0.0,
-             "val": {"step": [], "loss": []}, "seed": i}
+            {
+                "schedule": fam,
+                "spec": "",
+                "final_val_loss": loss,
+                "final_acc": None,
+                "wall_s": 0.0,
+                "val": {"step": [], "loss": []},
+                "seed": i,
+            }
             for fam in args.families
-            for i, l in enumerate(results[(name, fam, s)])
+            for i, loss in enumerate(results[(name, fam, s)])
         ]
         summary, _ = summarise(runs, args.families)
         rec, _ = recommend(summary)
@@ -87,27 +94,62 @@ def main() -> None:
             means = {r: float(np.mean(results[(name, fam, float(r))])) for r in grid}
             r_best = min(means, key=lambda r: means[r] if np.isfinite(means[r]) else np.inf)
             best[fam] = (float(r_best), means[r_best])
-            detail.append([name, fam, f"{r_best:.3g}", f"{means[r_best]:.4f}",
-                           f"{np.mean(results[(name, fam, s)]):.4f}"])
+            detail.append(
+                [
+                    name,
+                    fam,
+                    f"{r_best:.3g}",
+                    f"{means[r_best]:.4f}",
+                    f"{np.mean(results[(name, fam, s)]):.4f}",
+                ]
+            )
         loss_s = float(np.mean(results[(name, rec, s)]))
         r_b, l_b = best[rec]
         overall = min(best.values(), key=lambda v: v[1])
         ratio = s / r_b
         gap = 100 * (loss_s / l_b - 1)
-        rows.append([
-            name, f"{s:.3g} ({sugg[name]['method']})", rec, f"{r_b:.3g}", f"{ratio:.2f}x",
-            f"{loss_s:.4f}", f"{l_b:.4f}", f"{gap:+.1f}%", f"{overall[1]:.4f}",
-            "yes" if (1 / 3 <= ratio <= 3 and gap <= 3) else "no",
-        ])
-    print(markdown_table(
-        ["task", "suggested rate", "recommended", "grid-best rate", "ratio", "loss at suggestion",
-         "grid-best loss", "gap", "best loss, any family", "targets met"], rows))
+        rows.append(
+            [
+                name,
+                f"{s:.3g} ({sugg[name]['method']})",
+                rec,
+                f"{r_b:.3g}",
+                f"{ratio:.2f}x",
+                f"{loss_s:.4f}",
+                f"{l_b:.4f}",
+                f"{gap:+.1f}%",
+                f"{overall[1]:.4f}",
+                "yes" if (1 / 3 <= ratio <= 3 and gap <= 3) else "no",
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "task",
+                "suggested rate",
+                "recommended",
+                "grid-best rate",
+                "ratio",
+                "loss at suggestion",
+                "grid-best loss",
+                "gap",
+                "best loss, any family",
+                "targets met",
+            ],
+            rows,
+        )
+    )
     if args.detail:
         print()
-        print(markdown_table(["task", "family", "grid-best rate", "grid-best loss",
-                              "loss at suggestion"], detail))
-    print(f"\n{len(jobs)} runs, grid {grid[0]:.3g}..{grid[-1]:.3g} (x2), seeds {seeds}, "
-          f"{time.time() - t0:.0f} s")
+        print(
+            markdown_table(
+                ["task", "family", "grid-best rate", "grid-best loss", "loss at suggestion"], detail
+            )
+        )
+    print(
+        f"\n{len(jobs)} runs, grid {grid[0]:.3g}..{grid[-1]:.3g} (x2), seeds {seeds}, "
+        f"{time.time() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def _seeds(text: str) -> int | list[int]:
             return [int(s) for s in text.split(",") if s.strip()]
         return int(text)
     except ValueError:
-        raise ValueError(f"compare: --seeds must be a count or a list like 0,1,2, got {text!r}") from None
+        raise ValueError(
+            f"compare: --seeds must be a count or a list like 0,1,2, got {text!r}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if comp.finder is not None:
         f = comp.finder
-        print(f"range test: peak rate {comp.peak:.3g} ({f['method']}, confidence "
-              f"{f['confidence']:.2f})")
+        print(
+            f"range test: peak rate {comp.peak:.3g} ({f['method']}, confidence "
+            f"{f['confidence']:.2f})"
+        )
     else:
         print(f"peak rate {comp.peak:.3g} (given)")
     print(f"task {comp.task}: {comp.steps} steps per run, seeds {comp.seeds}\n")

@@ -62,15 +62,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"task": task.name, **res.to_dict()}, indent=1))
         return 0
-    print(f"task {task.name}: {len(res.rates)} updates, rates {res.rates[0]:.3g}..{res.rates[-1]:.3g}"
-          + (" (stopped at divergence)" if res.diverged else ""))
-    print(f"suggested peak rate: {res.suggestion:.3g}  ({res.method}; confidence "
-          f"{res.confidence:.2f}, {res.confidence_label})")
+    print(
+        f"task {task.name}: {len(res.rates)} updates, rates {res.rates[0]:.3g}..{res.rates[-1]:.3g}"
+        + (" (stopped at divergence)" if res.diverged else "")
+    )
+    print(
+        f"suggested peak rate: {res.suggestion:.3g}  ({res.method}; confidence "
+        f"{res.confidence:.2f}, {res.confidence_label})"
+    )
     for name, rate in res.alternatives.items():
         print(f"  {name:<11} {rate:.3g}")
     for reason in res.reasons:
         print(f"  note: {reason}")
-    print(f"e.g. lr=\"{res.one_cycle(steps=task.steps)}\"")
+    print(f'e.g. lr="{res.one_cycle(steps=task.steps)}"')
     if args.output:
         print(f"plot: {args.output}")
     return 0

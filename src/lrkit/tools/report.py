@@ -75,10 +75,10 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """An aligned plain-text table (numbers right-aligned).
 
     >>> print(text_table(["a", "bb"], [["x", 1], ["yy", 22]]))
-    a     bb
-    --  ----
-    x      1
-    yy    22
+    a   bb
+    --  --
+    x    1
+    yy  22
     """
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -88,7 +88,8 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     def fmt(row: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
         ).rstrip()
 
     lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]

@@ -113,7 +113,9 @@ def valley(rates: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
 
     The longest (not necessarily contiguous) strictly decreasing subsequence of the losses is
     found; with ``start``/``end`` its first and last index and ``k = (end - start) / 3`` it
-    returns ``r[start + int(k) + int(k / 2)]`` (fastai ``valley``, O(n^2) as there).
+    returns ``r[start + int(k) + int(k / 2)]`` (fastai ``valley``, O(n^2) as there; as there
+    ``start`` is one before the run's first index, and an index of -1, possible on curves of 2
+    or 3 points, is clamped to 0 where fastai wraps to the last rate).
 
     >>> valley([1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0], [5, 4, 3, 2, 1, 0.5, 9])
     0.01

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import itertools
 import random
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -123,7 +124,7 @@ def _split(x: np.ndarray, y: np.ndarray, val_frac: float, seed: int) -> tuple[An
 def _mlp(sizes: tuple[int, ...]) -> Callable[[], nn.Module]:
     def make() -> nn.Module:
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
+        for a, b in itertools.pairwise(sizes[:-1]):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         return nn.Sequential(*layers)

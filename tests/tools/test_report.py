@@ -1,0 +1,142 @@
+"""Report pieces: tables, atomic JSON/CSV, plots, summary and recommendation, the HTML page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from lrkit.tools import report
+
+
+def _run(name, seed, final, val_losses, acc=0.9, wall=1.0):
+    return {
+        "schedule": name,
+        "spec": f"{name}(1.0)",
+        "seed": seed,
+        "steps": 4 * len(val_losses),
+        "lr": [0.1, 0.1, 0.05, 0.01],
+        "train": {"step": [4 * (i + 1) for i in range(len(val_losses))], "loss": val_losses},
+        "val": {"step": [4 * (i + 1) for i in range(len(val_losses))], "loss": val_losses},
+        "final_val_loss": final,
+        "final_acc": acc,
+        "diverged": not math.isfinite(final),
+        "wall_s": wall,
+    }
+
+
+def test_text_table_aligns_numbers_right():
+    """Numeric columns are right-aligned, text left-aligned, one separator row."""
+    out = report.text_table(["name", "loss"], [["a", "0.5"], ["long", "12.25"]]).splitlines()
+    assert out[2] == "a       0.5"
+    assert out[3] == "long  12.25"
+    assert set(out[1].replace(" ", "")) == {"-"}
+
+
+def test_write_json_atomic_and_nan_to_null(tmp_path):
+    """JSON is written via a temp file (none left behind); NaN/inf and numpy types become plain."""
+    path = tmp_path / "sub" / "x.json"
+    report.write_json(
+        path, {"a": float("nan"), "b": np.float32(1.5), "c": np.arange(3), "d": math.inf}
+    )
+    assert json.loads(path.read_text()) == {"a": None, "b": 1.5, "c": [0, 1, 2], "d": None}
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_write_csv_round_trips(tmp_path):
+    """CSV columns are the union of keys; values read back."""
+    path = tmp_path / "r.csv"
+    report.write_csv(path, [{"a": 1, "b": 2.5}, {"a": 3, "c": "x"}])
+    rows = list(csv.DictReader(path.open()))
+    assert rows == [{"a": "1", "b": "2.5", "c": ""}, {"a": "3", "b": "", "c": "x"}]
+
+
+def test_summarise_statistics():
+    """Mean and sample std over seeds, diverged seeds excluded and counted, target 1.1x best."""
+    runs = [
+        _run("a", 0, 1.0, [2.0, 1.0]),
+        _run("a", 1, 2.0, [2.0, 2.0]),
+        _run("b", 0, 0.5, [0.9, 0.5]),
+        _run("b", 1, math.inf, [5.0, math.inf]),
+    ]
+    rows, target = report.summarise(runs, ["a", "b"])
+    a, b = rows
+    assert a["val_loss_mean"] == pytest.approx(1.5)
+    assert a["val_loss_std"] == pytest.approx(np.std([1.0, 2.0], ddof=1))
+    assert (b["val_loss_mean"], b["diverged"]) == (0.5, 1)
+    assert target == pytest.approx(0.55)
+    assert b["steps_to_target"] == 8 and b["reached_target"] == 1
+    assert a["steps_to_target"] is None
+
+
+def test_recommend_best_and_ties():
+    """The lowest mean wins; a schedule within the combined seed spread is named as tied."""
+    rows = [
+        {"schedule": "x", "val_loss_mean": 1.0, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
+        {"schedule": "y", "val_loss_mean": 1.05, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
+        {"schedule": "z", "val_loss_mean": 2.0, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
+    ]
+    name, why = report.recommend(rows)
+    assert name == "x"
+    assert "Within the seed spread of it: y" in why and "z" not in why.split("y;")[0]
+    name, why = report.recommend(rows[::2])
+    assert name == "x" and "runner-up, z, is 100.0% worse" in why
+
+
+def test_recommend_all_diverged():
+    """When every schedule diverged there is no recommendation and the advice says so."""
+    rows = [
+        {"schedule": "x", "val_loss_mean": math.inf, "val_loss_std": 0.0, "seeds": 1, "diverged": 1}
+    ]
+    assert report.recommend(rows)[0] == ""
+
+
+def test_range_test_plot_is_png(tmp_path):
+    """plot_range_test writes a real PNG."""
+    rates = np.geomspace(1e-4, 1, 30)
+    d = {
+        "rates": rates.tolist(),
+        "losses": (1 / (1 + rates)).tolist(),
+        "smoothed": (1 / (1 + rates)).tolist(),
+        "suggestion": 1e-2,
+        "alternatives": {"valley": 1e-2, "steepest": 0.1},
+        "method": "valley",
+        "confidence": 0.5,
+    }
+    report.plot_range_test(d, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_comparison_self_contained(tmp_path):
+    """The report folder has plots, JSON, CSV; the HTML embeds its images and loads nothing."""
+    runs = [_run("a", 0, 1.0, [2.0, 1.0]), _run("b", 0, 0.5, [0.9, 0.5])]
+    summary, target = report.summarise(runs, ["a", "b"])
+    rec, why = report.recommend(summary)
+    comp = {
+        "task": "t",
+        "peak": 0.1,
+        "steps": 8,
+        "seeds": [0],
+        "runs": runs,
+        "summary": summary,
+        "candidates": [
+            {"name": "a", "spec": "a(1.0)", "plateau": None},
+            {"name": "b", "spec": "b(1.0)", "plateau": {"factor": 0.2}},
+        ],
+        "recommendation": rec,
+        "reasoning": why,
+        "target": target,
+        "finder": None,
+    }
+    page = report.write_comparison(comp, tmp_path).read_text()
+    for f in ("schedules.png", "training.png", "results.json", "runs.csv", "summary.csv"):
+        assert (tmp_path / f).exists(), f
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(imgs) == 2
+    assert base64.b64decode(imgs[0]) == (tmp_path / "training.png").read_bytes()
+    assert "http" not in page and "<b>b</b>" in page

@@ -1,0 +1,143 @@
+"""Range-test analysis: smoothing, divergence and the suggestion rules (lrkit.tools.suggest)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrkit.tools.suggest import (
+    divergence_index,
+    minimum_tenth,
+    smooth,
+    steepest,
+    suggest,
+    valley,
+)
+
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+def _fastai_valley(lrs, losses):
+    """fastai.callback.schedule.valley (fastai 2.7), re-typed from its source as the reference."""
+    n = len(losses)
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    idx = max_start + int(sections) + int(sections / 2)
+    return float(lrs[idx]) if idx >= 0 else None  # fastai wraps to lrs[-1] here; lrkit uses lrs[0]
+
+
+def _curve(n=80):
+    """A typical range-test curve: flat, a drop around 1e-2.5, an explosion past 1e-0.5."""
+    rates = np.geomspace(1e-5, 10.0, n)
+    x = np.log10(rates)
+    return rates, 2.0 - 1.5 / (1 + np.exp(-3 * (x + 2.5))) + np.exp(4 * (x + 0.5))
+
+
+@given(st.lists(finite, min_size=1, max_size=40), st.floats(0.0, 0.99))
+def test_smooth_is_debiased_weighted_mean(xs, beta):
+    """smooth() equals sum_j beta^(i-j) (1-beta) x_j / (1 - beta^(i+1)) at every i."""
+    out = smooth(xs, beta)
+    for i in range(len(xs)):
+        w = np.array([beta ** (i - j) * (1 - beta) for j in range(i + 1)])
+        ref = float(np.dot(w, xs[: i + 1]) / (1 - beta ** (i + 1)))
+        assert out[i] == pytest.approx(ref, rel=1e-9, abs=1e-9)
+
+
+def test_smooth_constant_and_identity():
+    """A constant stays constant (no bias towards 0); beta=0 returns the input."""
+    assert smooth([3.0] * 10, 0.98).tolist() == pytest.approx([3.0] * 10)
+    assert smooth([1.0, 5.0, 2.0], 0.0).tolist() == [1.0, 5.0, 2.0]
+
+
+@pytest.mark.parametrize("beta", [-0.1, 1.0, 2, True, "x"])
+def test_smooth_rejects_bad_beta(beta):
+    """beta outside [0, 1) is a ValueError naming beta."""
+    with pytest.raises(ValueError, match="smooth: beta must be"):
+        smooth([1.0, 2.0], beta)
+
+
+def test_divergence_index():
+    """Divergence is the first point above factor x the running minimum, or non-finite."""
+    assert divergence_index([3, 2, 1, 3.9, 4.1], 4.0) == 4
+    assert divergence_index([3, 2, 1, 3.9], 4.0) is None
+    assert divergence_index([3, float("nan"), 1], 4.0) == 1
+    with pytest.raises(ValueError, match="factor must be a number > 1"):
+        divergence_index([1.0], 1.0)
+
+
+def test_steepest_finds_fastest_fall_per_decade():
+    """For L = -tanh(log10 r + 3) the steepest fall in log-rate space is at r = 1e-3."""
+    rates = np.geomspace(1e-6, 1.0, 61)
+    losses = -np.tanh(np.log10(rates) + 3)
+    r = steepest(rates, losses)
+    assert 10**-3.2 <= r <= 10**-2.9
+
+
+@given(st.lists(finite, min_size=2, max_size=30))
+def test_valley_matches_fastai(losses):
+    """valley() equals fastai's valley rule on arbitrary curves (index clamped at 0, not wrapped)."""
+    rates = np.geomspace(1e-5, 1.0, len(losses))
+    ref = _fastai_valley(rates, losses)
+    assert valley(rates, losses) == (rates[0] if ref is None else ref)
+
+
+def test_minimum_tenth():
+    """minimum/10 is a tenth of the rate of the lowest loss."""
+    assert minimum_tenth([1e-3, 1e-2, 1e-1], [3.0, 1.0, 2.0]) == pytest.approx(1e-3)
+
+
+def test_suggest_on_typical_curve():
+    """On a clean curve the suggestion is the valley rate, inside the falling region, confident."""
+    rates, losses = _curve()
+    s = suggest(rates, losses, beta=0.0)
+    assert s.method == "valley"
+    assert 10**-3.5 < s.rate < 10**-1
+    assert set(s.alternatives) == {"valley", "steepest", "minimum/10"}
+    assert s.confidence > 0.4
+
+
+def test_suggest_flat_curve_has_low_confidence():
+    """A loss that barely moves yields low confidence and says why."""
+    rates = np.geomspace(1e-5, 1e-3, 50)
+    losses = 2.0 - 0.01 * np.linspace(0, 1, 50)
+    s = suggest(rates, losses, beta=0.0)
+    assert s.confidence < 0.3 and s.confidence_label == "low"
+    assert any("fell only" in r for r in s.reasons)
+
+
+def test_suggest_cuts_at_divergence():
+    """Points after divergence are ignored: a huge final loss does not move the valley."""
+    rates, losses = _curve()
+    cut = suggest(rates[:60], losses[:60], beta=0.0)
+    exploded = np.concatenate([losses[:60], np.full(20, 1e6)])
+    assert suggest(rates, exploded, beta=0.0).rate == cut.rate
+
+
+@pytest.mark.parametrize(
+    ("rates", "losses", "match"),
+    [
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "same length"),
+        ([1.0, 2.0], [1.0, 2.0], "at least 3 points"),
+        ([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], "rates must be finite and > 0"),
+    ],
+)
+def test_suggest_errors(rates, losses, match):
+    """Malformed inputs are ValueErrors naming the problem."""
+    with pytest.raises(ValueError, match=match):
+        suggest(rates, losses)
+
+
+def test_suggest_too_few_after_trim():
+    """Trimming below 3 points is an error naming the skips."""
+    with pytest.raises(ValueError, match="fewer than 3 points"):
+        suggest([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.9, 0.8, 0.7], beta=0.0, skip_start=2)

@@ -30,6 +30,8 @@ from lrkit.tools._sampling import breakpoints, sample_steps
         (lrkit.repeat(lrkit.linear(1.0, 0.0, steps=10), times=3), None, [10, 20, 30]),
         (0.5 * lrkit.warmup(lrkit.cosine(1.0, steps=90), steps=10), None, [10, 100]),
         (lrkit.step_decay(1.0, steps=25), 100, [25, 50, 75, 100]),
+        # CLR triangle: peaks at 10, 50, 90 and troughs at 40, 80 (up 10, down 30).
+        (lrkit.cyclic(0.1, 1.0, steps_up=10, steps_down=30), 100, [10, 40, 50, 80, 90]),
     ],
 )
 def test_breakpoints(schedule: lrkit.Schedule, horizon: int | None, expected: list[int]) -> None:

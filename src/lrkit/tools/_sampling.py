@@ -120,9 +120,10 @@ def breakpoints(schedule: Schedule, horizon: float | None = None) -> list[float]
 
 
 def _periodic(first: float, period: float, limit: float) -> list[float]:
-    if period <= 0:
+    """``first, first + period, ...`` up to ``limit`` (at most ``_MAX_PERIODIC`` of them)."""
+    if period <= 0 or first > limit:
         return []
-    count = min(_MAX_PERIODIC, max(int(limit // period), 0))
+    count = min(_MAX_PERIODIC, int((limit - first) // period) + 1)
     return [first + k * period for k in range(count)]
 
 
@@ -199,9 +200,9 @@ def _walk(s: Schedule, off: float, k: float, horizon: float, out: set[float]) ->
     elif name == "cyclic":
         up = float(s.steps_up)  # type: ignore[attr-defined]
         down = float(s.steps_down if s.steps_down is not None else s.steps_up)  # type: ignore[attr-defined]
-        local.extend(b for start in _periodic(0.0, up + down, limit) for b in (start + up,))
+        local.extend(start + up for start in _periodic(0.0, up + down, limit))
         local.extend(_periodic(up + down, up + down, limit))
-    d = s.duration
-    if d is not None:
-        local.append(float(d))
+    duration = s.duration
+    if duration is not None:
+        local.append(float(duration))
     out.update(off + k * b for b in local if 0 < b <= limit)

@@ -186,6 +186,7 @@ def test_show_prints_values_matching_the_formula(capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "show", WARMUP_COSINE)
     assert code == 0
     assert f"spec:    {lrkit.parse(WARMUP_COSINE)}" in out
+    assert "bound:" not in out  # no units to bind
     assert re.search(r"^length:\s+1000 steps", out, re.M)
     table = show_table(out)
     assert {0, W, W + D} <= set(table)

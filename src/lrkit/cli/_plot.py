@@ -180,7 +180,7 @@ def run_show(args: argparse.Namespace) -> int:
     ((spec, s),) = _load_all([args.spec], args)
     duration = s.duration
     print(f"spec:    {unbound}")
-    if s is not unbound:
+    if str(s) != str(unbound):
         print(f"bound:   {s}")
     if duration is None:
         print("length:  never settles (cyclic)")

@@ -64,9 +64,12 @@ class Schedule:
     _lengths: ClassVar[tuple[str, ...]] = ()
     #: Fields holding a schedule or a tuple of schedules.
     _children: ClassVar[tuple[str, ...]] = ()
+    #: Cached at construction: True when no length is left in units.
+    _bound: bool = dataclasses.field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:
         self._validate()
+        object.__setattr__(self, "_bound", not self._unresolved())
 
     # ----------------------------------------------------------------- family hooks
     def _validate(self) -> None:
@@ -89,7 +92,8 @@ class Schedule:
 
     def __call__(self, t: Any) -> Any:
         """The value at step ``t`` (a number) or at every step of an array, same shape."""
-        self._require_bound()
+        if not self._bound:
+            self._require_bound()
         if isinstance(t, (Real, np.number)) and not isinstance(t, (bool, np.bool_)):
             tf = float(t)
             if not tf >= 0 or math.isinf(tf):
@@ -99,13 +103,18 @@ class Schedule:
             return float(self._eval(np.array([tf]))[0])
         if isinstance(t, (bool, np.bool_, str, bytes)):
             raise ScheduleTypeError(f"{self._name}: step must be a number or array, got t={t!r}")
-        arr = np.asarray(t, dtype=np.float64)
-        if arr.size and not (np.all(arr >= 0) and np.all(np.isfinite(arr))):
+        arr = np.asarray(t)
+        if arr.dtype.kind not in "iuf":
+            arr = arr.astype(np.float64)
+        # min >= 0 and max < inf also reject NaN (comparisons with NaN are False).
+        if arr.size and not (arr.min() >= 0 and (arr.dtype.kind in "iu" or arr.max() < np.inf)):
+            arr = arr.astype(np.float64)
             bad = arr[~((arr >= 0) & np.isfinite(arr))].ravel()[0]
             raise ScheduleValueError(
                 f"{self._name}: steps must be finite and >= 0, got a step of {bad!r}"
             )
-        return self._eval(arr.reshape(-1)).reshape(arr.shape)
+        flat = arr.reshape(-1).astype(np.float64, copy=False)
+        return self._eval(flat).reshape(arr.shape)
 
     @property
     def duration(self) -> float | None:
@@ -123,7 +132,7 @@ class Schedule:
     @property
     def is_bound(self) -> bool:
         """True when every length is a number of steps (no '3ep' or '10%' left)."""
-        return not self._unresolved()
+        return self._bound
 
     def _unresolved(self) -> list[str]:
         out: list[str] = []

@@ -3,6 +3,7 @@ stretch and repeat. Each returns a new schedule value that prints, compares and 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 
@@ -32,6 +33,24 @@ def _schedules(owner: str, name: str, values: object, min_len: int) -> tuple[Sch
         raise ScheduleValueError(
             f"{owner}: {name} needs at least {min_len} schedules, got {len(out)}"
         )
+    return out
+
+
+def pieces(t: FloatArray, starts: Seq[float]) -> list[slice | FloatArray | None]:
+    """Where each piece ``[starts[k], starts[k+1])`` lies in ``t`` (the last piece is open).
+
+    Returns, per piece, a slice when ``t`` is sorted (the common case: a range of steps; no
+    copies), a boolean mask otherwise, or None when no step falls in the piece.
+    """
+    inner = np.asarray(starts[1:], dtype=np.float64)
+    if t.size < 2 or bool((t[1:] >= t[:-1]).all()):
+        cuts = [0, *np.searchsorted(t, inner, side="left").tolist(), t.size]
+        return [slice(a, b) if b > a else None for a, b in itertools.pairwise(cuts)]
+    idx = np.searchsorted(inner, t, side="right")
+    out: list[slice | FloatArray | None] = []
+    for k in range(len(starts)):
+        mask = idx == k
+        out.append(mask if mask.any() else None)
     return out
 
 
@@ -70,10 +89,9 @@ class Warmup(Schedule):
 
     def _eval(self, t: FloatArray) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
-        ramp = t < steps
         out = np.empty(t.shape)
-        out[~ramp] = self.schedule._eval(t[~ramp] - steps)
-        if np.any(ramp):
+        ramp, rest = pieces(t, (0.0, steps))
+        if ramp is not None:
             target = _head(self.schedule)
             frac = t[ramp] / steps
             if self.shape == "linear":
@@ -82,6 +100,8 @@ class Warmup(Schedule):
                 out[ramp] = mix(self.start, target, cos_weight(frac))
             else:
                 out[ramp] = self.start * (target / self.start) ** frac
+        if rest is not None:
+            out[rest] = self.schedule._eval(t[rest] - steps)
         return out
 
     def _duration(self) -> float | None:
@@ -144,7 +164,7 @@ class Sequence(Schedule):
                     f"schedules and boundaries={list(bounds)!r}"
                 )
             self._set("boundaries", bounds)
-        if not self.is_bound:
+        if self._unresolved():  # (is_bound is only cached after validation)
             return
         if self.boundaries is None:
             starts: list[float] = [0]
@@ -165,12 +185,10 @@ class Sequence(Schedule):
         starts = self._starts
         if len(starts) == 1:
             return self.schedules[0]._eval(t)
-        idx = np.searchsorted(np.asarray(starts[1:]), t, side="right")
         out = np.empty(t.shape)
-        for k, s in enumerate(self.schedules):
-            mask = idx == k
-            if np.any(mask):
-                out[mask] = s._eval(t[mask] - starts[k])
+        for k, where in enumerate(pieces(t, starts)):
+            if where is not None:
+                out[where] = self.schedules[k]._eval(t[where] - starts[k])
         return out
 
     def _duration(self) -> float | None:

@@ -61,27 +61,29 @@ class CosineRestarts(Schedule):
             i = np.floor(t / first)
             return i, i * first, np.full(t.shape, first)
         i = np.floor(np.log1p(t * (m - 1.0) / first) / math.log(m))
-
-        def start_of(k: FloatArray) -> FloatArray:
-            # m ** k (not expm1) keeps the period starts exact for integer period_mult.
-            return first * (m**k - 1.0) / (m - 1.0)
-
+        # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
+        # start uses m ** i * m, exact too, so the power is computed once per pass.
         # The logarithm can be off by one at period boundaries: move i until
-        # start_of(i) <= t < start_of(i + 1), one partition of the time axis.
+        # start(i) <= t < start(i + 1), one partition of the time axis.
         for _ in range(3):
-            low = t < start_of(i)
-            high = t >= start_of(i + 1.0)
-            if not (np.any(low) or np.any(high)):
+            power = m**i
+            start = first * (power - 1.0) / (m - 1.0)
+            low = t < start
+            high = t >= first * (power * m - 1.0) / (m - 1.0)
+            if not (low.any() or high.any()):
                 break
             i = i - low + high
-        start = start_of(i)
-        length = first * m**i
-        return i, start, length
+        else:
+            power = m**i
+            start = first * (power - 1.0) / (m - 1.0)
+        return i, start, first * power
 
     def _eval(self, t: FloatArray) -> FloatArray:
         i, start, length = self.cycle_index(t)
         frac = np.clip((t - start) / length, 0.0, 1.0)
-        amp = (self.peak - self.floor) * self.peak_mult**i
+        amp = self.peak - self.floor
+        if self.peak_mult != 1.0:
+            amp = amp * self.peak_mult**i
         return self.floor + amp * cos_weight(frac)
 
     def _duration(self) -> float | None:

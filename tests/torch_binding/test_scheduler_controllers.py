@@ -189,3 +189,53 @@ def test_protocol_errors() -> None:
     s2 = Scheduler(opt, lr=SCHED, controllers=[Halver()])
     with pytest.raises(ValueError, match=r"has 0 controller states but this scheduler has 1"):
         s2.load_state_dict(s.state_dict())
+
+
+class ResetOnSpike:
+    """Ask for an optimizer reset of group 1 when the metric exceeds ``limit``."""
+
+    target = "lr"
+    floor = None
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._events: list[dict] = []
+
+    def clock(self, step: float) -> float:
+        return step
+
+    def scale(self, step: int) -> float:
+        return 1.0
+
+    def observe(self, step: int, metric: float) -> None:
+        if metric > self.limit:
+            self._events.append(
+                {"kind": "spike", "step": step, "reset_optimizer": True, "groups": [1]}
+            )
+
+    def pop_events(self) -> list[dict]:
+        out, self._events = self._events, []
+        return out
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def test_events_are_drained_and_optimizer_reset_applied() -> None:
+    """An event asking for reset_optimizer drops Adam's state of the named groups only."""
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.Adam([{"params": [a]}, {"params": [b]}], lr=0.1)
+    s = Scheduler(opt, lr=0.1, controllers=[ResetOnSpike(limit=5.0)])
+    for metric in (1.0, 2.0):
+        (a.sum() + b.sum()).backward()
+        opt.step()
+        s.step(metric)
+    assert s.last_events == [] and b in opt.state
+    (a.sum() + b.sum()).backward()
+    opt.step()
+    s.step(9.0)
+    assert [e["kind"] for e in s.last_events] == ["spike"]
+    assert a in opt.state and b not in opt.state

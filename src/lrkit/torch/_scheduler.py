@@ -14,6 +14,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lrkit.torch import _state
 from lrkit.torch._distributed import mean_over_ranks
 from lrkit.torch._groups import Drive, GroupSpec, multiplier, writer_for
+from lrkit.torch._reset import reset_optimizer_state
 from lrkit.torch._resize import POLICIES, resized
 
 _CONTROLLER_MEMBERS = ("target", "clock", "scale", "observe", "state_dict", "load_state_dict")
@@ -124,6 +125,8 @@ class Scheduler(LRScheduler):
         self._groups_ref: list[dict[str, Any]] | None = None
         self._drives: list[Drive] = []
         self._sync_groups()
+        #: The controllers' events drained at the last metric (see lrkit.controllers).
+        self.last_events: list[dict[str, Any]] = []
         self._hook = None
         if clock == "updates":
             ref = weakref.ref(self)
@@ -251,7 +254,9 @@ class Scheduler(LRScheduler):
         """Show ``metric`` to the controllers at the current step, without advancing the clock.
 
         Use it for a metric computed once per epoch (validation loss); the controllers' new
-        decisions are written into the groups at once.
+        decisions are written into the groups at once. Events the controllers emit are drained
+        into :attr:`last_events`; one asking for ``reset_optimizer`` drops the optimizer's
+        per-parameter state (Adam moments, momentum buffers) of the groups it names.
         """
         self._observe(metric)
         self._write()
@@ -269,6 +274,18 @@ class Scheduler(LRScheduler):
         value = mean_over_ranks(float(metric))
         for c in self._controllers:
             c.observe(self._step, value)
+        self._drain_events()
+
+    def _drain_events(self) -> None:
+        """Act on the controllers' events: reset optimizer state where one asks for it."""
+        events: list[dict[str, Any]] = []
+        for c in self._controllers:
+            pop = getattr(c, "pop_events", None)
+            for e in pop() if pop is not None else ():
+                if e.get("reset_optimizer"):
+                    reset_optimizer_state(self.optimizer, e.get("groups"))
+                events.append(e)
+        self.last_events = events
 
     # ------------------------------------------------------------------ run length
     def resize(self, total_steps: int, policy: str | None = None) -> None:

@@ -132,3 +132,21 @@ def test_state_is_json_and_weights_only_loadable(tmp_path) -> None:
     assert s2.last_epoch == 3
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     assert math.isclose(opt2.param_groups[0]["lr"], lrkit.cosine(0.1, steps=10)(3))
+
+
+def test_values_at_previews_without_writing() -> None:
+    """values_at(k) gives what step(to=k) will write, and leaves the groups alone."""
+    m = _model()
+    opt = torch.optim.SGD(
+        [{"params": m[0].parameters(), "lr_mult": 0.5}, {"params": m[2].parameters()}],
+        lr=0.1,
+        momentum=0.9,
+    )
+    s = Scheduler(opt, lr=lrkit.cosine(0.1, steps=10), momentum=[None, 0.8])
+    preview = s.values_at(7)
+    assert opt.param_groups[0]["lr"] == 0.05
+    s.step(to=7)
+    assert preview["lr"] == [g["lr"] for g in opt.param_groups]
+    assert preview["momentum"] == [None, 0.8]
+    assert opt.param_groups[0]["momentum"] == 0.9
+    assert s.base_lrs == [0.05, 0.1]

@@ -172,7 +172,7 @@ def multiplier(
     hyperparameter (``{"lr": 10.0, "weight_decay": 0.0}``).
     """
     mult = group.get(f"{name}_mult", 1.0)
-    entry = group_mult.get(group.get("name"), None) if group_mult else None
+    entry = group_mult.get(group.get("name"), None) if group_mult else None  # type: ignore[arg-type]
     if isinstance(entry, Mapping):
         extra = entry.get(name, 1.0)
     elif entry is not None and name == "lr":

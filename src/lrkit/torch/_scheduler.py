@@ -338,14 +338,14 @@ class Scheduler(LRScheduler):
         """Learning rates at step 0 per group (the group's own lr where lr is not driven)."""
         return self.values_at(0).get("lr", [g["lr"] for g in self.optimizer.param_groups])
 
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+    def get_last_lr(self) -> list[float | torch.Tensor]:
         """The learning rate of each param group, as written at the last step."""
         return [
             g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
             for g in self.optimizer.param_groups
         ]
 
-    def get_lr(self) -> list[float]:  # type: ignore[override]
+    def get_lr(self) -> list[float | torch.Tensor]:
         """Same as :meth:`get_last_lr` (torch's abstract method)."""
         return self.get_last_lr()
 
@@ -357,17 +357,15 @@ class Scheduler(LRScheduler):
         groups = self.optimizer.param_groups
         out: dict[str, list[float | None]] = {}
         for name, spec in self._bound.items():
-            ctl = Drive(
-                name, spec.schedules()[0], [c for c in self._controllers if c.target == name]
-            )
+            ctls = [c for c in self._controllers if c.target == name]
             vals: list[float | None] = []
             for i, g in enumerate(groups):
                 sched = spec.for_group(g, i)
                 if sched is None:
                     vals.append(None)
                     continue
-                ctl.schedule = sched
-                vals.append(ctl.value(step) * multiplier(name, g, i, self._group_mult))
+                v = Drive(name, sched, ctls).value(step)
+                vals.append(v * multiplier(name, g, i, self._group_mult))
             out[name] = vals
         return out
 

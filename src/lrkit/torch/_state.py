@@ -25,7 +25,7 @@ def build(s: Scheduler) -> dict[str, Any]:
     """The JSON-ready state of ``s``."""
     groups = []
     for i, g in enumerate(s.optimizer.param_groups):
-        mults = {}
+        mults: dict[str, float | None] = {}
         for name in s._specs:
             try:
                 mults[name] = multiplier(name, g, i, s._group_mult)

@@ -4,6 +4,18 @@
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
 """
 
+from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
+from lrkit.torch.finder import FinderResult, find_lr
+from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
 
-__all__ = ["Scheduler"]
+__all__ = [
+    "DivergenceError",
+    "DivergenceGuard",
+    "FinderResult",
+    "GuardController",
+    "Scheduler",
+    "apply_controller_events",
+    "find_lr",
+    "reset_optimizer_state",
+]

@@ -194,8 +194,9 @@ class Scheduler(LRScheduler):
                     continue
                 key, pos = writer_for(name, g, i)
                 mult = multiplier(name, g, i, self._group_mult)
+                ident: Any = sched  # equal schedules share one drive
                 try:
-                    ident: Any = hash(sched) and sched
+                    hash(sched)
                 except TypeError:
                     ident = id(sched)
                 d = drives.get((name, ident))

@@ -97,13 +97,23 @@ def test_minimum_tenth():
 
 
 def test_suggest_on_typical_curve():
-    """On a clean curve the suggestion is the valley rate, inside the falling region, confident."""
+    """On a clean curve the default is minimum/10, a decade below the loss minimum, confident."""
     rates, losses = _curve()
     s = suggest(rates, losses, beta=0.0)
-    assert s.method == "valley"
-    assert 10**-3.5 < s.rate < 10**-1
+    i_min = int(np.argmin(losses))
+    assert s.method == "minimum/10" and s.rate == pytest.approx(rates[i_min] / 10)
     assert set(s.alternatives) == {"valley", "steepest", "minimum/10"}
-    assert s.confidence > 0.4
+    assert s.confidence > 0.4 and s.confidence_label in ("medium", "high")
+
+
+@pytest.mark.parametrize("rule", ["valley", "steepest", "minimum/10"])
+def test_suggest_rule_selects_alternative(rule):
+    """rule= picks which alternative becomes the suggestion."""
+    rates, losses = _curve()
+    s = suggest(rates, losses, beta=0.0, rule=rule)
+    assert (s.method, s.rate) == (rule, s.alternatives[rule])
+    with pytest.raises(ValueError, match="rule must be one of"):
+        suggest(rates, losses, rule="median")
 
 
 def test_suggest_flat_curve_has_low_confidence():

@@ -133,3 +133,10 @@ def test_compare_errors(kw, match):
     """Bad settings fail before any training."""
     with pytest.raises(ValueError, match=match):
         compare("digits", **{"peak": 0.1, **kw})
+
+
+def test_train_run_leaves_global_rng(task):
+    """A run seeds its own RNG and leaves the caller's torch RNG state untouched."""
+    state = torch.get_rng_state()
+    train_run(task, builtin_schedule("constant", 0.05, 10), 3, 10)
+    assert torch.equal(torch.get_rng_state(), state)

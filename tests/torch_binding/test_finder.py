@@ -247,3 +247,13 @@ def test_bad_batch_type(task):
     model, opt = _setup(task)
     with pytest.raises(TypeError, match="forward=fn"):
         find_lr(model, opt, task.loss, [torch.zeros(2, 64)], steps=5)
+
+
+def test_used_up_generator_is_reported(task):
+    """A finite generator that runs out mid-test raises a clear ValueError (and restores state)."""
+    model, opt = _setup(task)
+    before = _state(model, opt)
+    gen = (b for _, b in zip(range(5), task.batches(0), strict=False))
+    with pytest.raises(ValueError, match="used-up generator"):
+        find_lr(model, opt, task.loss, gen, steps=20)
+    _assert_same(before, _state(model, opt))

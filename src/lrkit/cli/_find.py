@@ -24,6 +24,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")
     p.add_argument("--steps", type=int, default=100, help="updates in the test (default 100)")
     p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="rate growth")
+    p.add_argument(
+        "--rule",
+        choices=("minimum/10", "valley", "steepest"),
+        default="minimum/10",
+        help="the rule whose rate is suggested (default minimum/10)",
+    )
     p.add_argument("--seed", type=int, default=0, help="model initialisation seed")
     p.add_argument(
         "-o", "--output", default="lr_find.png", help="plot file (default lr_find.png; '' for none)"
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         end=args.end,
         steps=args.steps,
         mode=args.mode,
+        rule=args.rule,
         progress=True,
     )
     if args.output:

@@ -8,7 +8,7 @@ Each rule is a small pure function of the rates and the smoothed losses, as in f
 >>> losses = 2.0 - 1.5 / (1 + np.exp(-3 * (x + 2.5))) + np.exp(4 * (x + 0.5))
 >>> s = suggest(rates, losses, beta=0.0)
 >>> s.method, 1e-3 < s.rate < 1e-1
-('valley', True)
+('minimum/10', True)
 """
 
 from __future__ import annotations
@@ -170,24 +170,30 @@ def suggest(
     diverge_factor: float = 4.0,
     skip_start: int = 0,
     skip_end: int = 0,
+    rule: str = "minimum/10",
 ) -> Suggestion:
     """Smooth the range-test losses, cut at divergence, and suggest a peak learning rate.
 
     The curve used is ``smooth(losses, beta)[skip_start : d - skip_end]`` where ``d`` is the
-    divergence index (or the end). The chosen rate is ``valley`` (fastai's default rule), kept
-    within a factor of 10 below the loss minimum: ``min(valley, r_min)`` where ``r_min`` is the
-    rate of the lowest loss, since past the minimum the loss is already rising. The
-    confidence multiplies three scores in [0, 1]:
+    divergence index (or the end). Every rule in :data:`RULES` is computed; ``rule`` picks the
+    suggestion. The default, ``"minimum/10"`` (one decade below the rate of the lowest loss;
+    Smith, 2017; fastai's ``minimum``), is the one that ``benchmarks/quality.py`` measured
+    closest to the grid-searched best peak rate of decaying schedules: fastai's ``valley`` landed
+    5-12x too low on every built-in task (see the project README). The confidence multiplies
+    three scores in [0, 1]:
 
     * depth: ``min(1, drop / 0.2)`` with ``drop = (L_0 - L_min) / L_0`` (a range test whose loss
       barely moves says little);
-    * agreement: ``1 / (1 + spread)`` with ``spread`` the decades between the extreme rules;
+    * agreement: ``1 / (1 + |log10(minimum/10 / steepest)|)``: the fastest fall and the
+      minimum tell a consistent story when the former lies near a decade below the latter;
     * shape: 1 if the loss turned up after its minimum (the test saw the edge), else 0.5.
 
     Raises:
-        ValueError: mismatched or too short inputs, rates not > 0, bad ``beta``/factor, or fewer
-            than 3 points left after trimming.
+        ValueError: mismatched or too short inputs, rates not > 0, bad ``beta``/factor/rule, or
+            fewer than 3 points left after trimming.
     """
+    if rule not in RULES:
+        raise ValueError(f"suggest: rule must be one of {RULES}, got rule={rule!r}")
     r, y_raw = _curve_raw("suggest", rates, losses)
     y = smooth(y_raw, beta)
     d = divergence_index(y, diverge_factor)
@@ -208,27 +214,22 @@ def suggest(
         "minimum/10": minimum_tenth(r, y),
     }
     i_min = int(np.argmin(y))
-    rate, method = alts["valley"], "valley"
     reasons = []
-    if rate > r[i_min]:
-        rate, method = float(r[i_min]), "valley (capped at the loss minimum)"
-        reasons.append("the valley rate lay past the loss minimum; capped there")
     drop = (y[0] - y[i_min]) / abs(y[0]) if y[0] != 0 else 0.0
     depth = float(min(1.0, max(0.0, drop / 0.2)))
-    values = np.array(list(alts.values()))
-    spread = float(np.log10(values.max() / values.min()))
-    agreement = 1.0 / (1.0 + spread)
+    gap = abs(math.log10(alts["minimum/10"] / alts["steepest"]))
+    agreement = 1.0 / (1.0 + gap)
     turned = d is not None or y[-1] > y[i_min] * 1.05
     shape = 1.0 if turned else 0.5
     if depth < 1.0:
         reasons.append(f"the smoothed loss fell only {100 * drop:.0f}% over the test")
     if not turned:
-        reasons.append("the loss never turned up: the range may end too low")
-    if spread > 1.0:
-        reasons.append(f"the rules disagree by {spread:.1f} decades")
+        reasons.append("the loss never turned up: the range may end too low (raise end)")
+    if gap > 1.0:
+        reasons.append(f"minimum/10 and steepest disagree by {gap:.1f} decades")
     return Suggestion(
-        rate=float(rate),
-        method=method,
+        rate=float(alts[rule]),
+        method=rule,
         confidence=round(depth * agreement * shape, 3),
         alternatives=alts,
         reasons=tuple(reasons),

@@ -129,7 +129,7 @@ def run_key(task: str, cand: Candidate, seed: int, steps: int) -> str:
 
 
 def _scheduler(opt: torch.optim.Optimizer, cand: Candidate, steps: int) -> Any:
-    from lrkit.torch._scheduler import Scheduler
+    from lrkit.torch import Scheduler
 
     controllers = []
     if cand.plateau is not None:
@@ -141,7 +141,13 @@ def _scheduler(opt: torch.optim.Optimizer, cand: Candidate, steps: int) -> Any:
 
 def train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, Any]:
     """Train ``task``'s model from ``torch.manual_seed(seed)`` for ``steps`` updates under
-    ``cand``; returns the run record (curves, final validation loss/accuracy, wall time)."""
+    ``cand``; returns the run record (curves, final validation loss/accuracy, wall time). The
+    caller's torch RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        return _train_run(task, cand, seed, steps)
+
+
+def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = task.model()
@@ -369,8 +375,9 @@ def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int)
         d = json.loads(path.read_text())
         if d.get("task") == name and d.get("steps") == n:
             return d
-    torch.manual_seed(0)
-    model = task.model()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = task.model()
     model.train()
     opt = task.optimizer(model.parameters(), 1e-3)
     threads = torch.get_num_threads()

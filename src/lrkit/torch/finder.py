@@ -140,7 +140,10 @@ def _cycle(data: Iterable[Batch]) -> Iterator[Batch]:
             empty = False
             yield batch
         if empty:
-            raise ValueError("find_lr: data yielded no batches")
+            raise ValueError(
+                "find_lr: data yielded no batches (a used-up generator cannot be re-iterated: "
+                "pass a list, a DataLoader or an endless generator)"
+            )
 
 
 def _default_forward(loss_fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
@@ -210,6 +213,7 @@ def find_lr(
     diverge_factor: float = 4.0,
     smooth: float = 0.98,
     forward: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
+    rule: str = "minimum/10",
     progress: bool = False,
 ) -> FinderResult:
     """Run the learning-rate range test and suggest a peak rate; restore everything afterwards.
@@ -220,7 +224,8 @@ def find_lr(
     ``accumulation_steps`` batches (loss divided by it); its loss is their mean. The losses are
     smoothed by a debiased moving average (``smooth`` = beta); the test stops once the smoothed
     loss exceeds ``diverge_factor`` times its minimum, or a loss is not finite. The suggestion is
-    :func:`lrkit.tools.suggest.suggest`'s.
+    :func:`lrkit.tools.suggest.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
+    ``"steepest"``); all three are in ``alternatives``.
 
     With ``scaler`` (a ``torch.amp.GradScaler``) the backward pass is scaled and steps with
     overflowing gradients are skipped by the scaler; ``autocast_dtype`` (e.g. ``torch.bfloat16``)
@@ -271,6 +276,8 @@ def find_lr(
             f"find_lr: diverge_factor must be > 1, got diverge_factor={diverge_factor!r}"
         )
     _suggest._beta("find_lr", smooth)
+    if rule not in _suggest.RULES:
+        raise ValueError(f"find_lr: rule must be one of {_suggest.RULES}, got rule={rule!r}")
     if loss_fn is None and forward is None:
         raise ValueError("find_lr: give loss_fn, or forward=fn(model, batch) -> loss")
     fwd = forward if forward is not None else _default_forward(loss_fn)  # type: ignore[arg-type]
@@ -331,7 +338,12 @@ def find_lr(
     smoothed = _suggest.smooth(raw, smooth)
     try:
         sug = _suggest.suggest(
-            r, raw, beta=smooth, diverge_factor=diverge_factor, skip_start=min(5, len(r) // 10)
+            r,
+            raw,
+            beta=smooth,
+            diverge_factor=diverge_factor,
+            skip_start=min(5, len(r) // 10),
+            rule=rule,
         )
     except ValueError as exc:
         raise ValueError(

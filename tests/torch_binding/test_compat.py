@@ -351,3 +351,29 @@ def test_chained_non_multiplicative_warns() -> None:
     o = make_opt()
     with pytest.warns(UserWarning, match="CosineAnnealingLR is not multiplicative"):
         C.ChainedScheduler([C.LinearLR(o, 0.5, total_iters=3), C.CosineAnnealingLR(o, 10)])
+
+
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LambdaLR", "ChainedScheduler"])
+def test_group_added_later_raises_clearly(name: str) -> None:
+    """A param group added after construction raises naming the class, not a list-spec hint."""
+    opt = make_opt()
+    make = {
+        "StepLR": lambda: C.StepLR(opt, 2),
+        "CosineAnnealingLR": lambda: C.CosineAnnealingLR(opt, T_max=10),
+        "LambdaLR": lambda: C.LambdaLR(opt, lambda t: 0.9**t),
+        "ChainedScheduler": lambda: C.ChainedScheduler([C.StepLR(opt, 2), C.ConstantLR(opt)]),
+    }
+    s = make[name]()
+    opt.step()
+    s.step()
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.7})
+    opt.step()
+    with pytest.raises(ValueError, match=f"{name}: the optimizer has 4 param groups but .* 3;"):
+        s.step()
+
+
+def test_onecycle_total_steps_attribute_as_torch() -> None:
+    """OneCycleLR.total_steps holds the run length as torch's (Accelerate reads it)."""
+    for module in (C, T):
+        s = module.OneCycleLR(make_opt(), max_lr=0.5, epochs=3, steps_per_epoch=7)
+        assert s.total_steps == 21, module

@@ -150,3 +150,48 @@ def test_values_at_previews_without_writing() -> None:
     assert preview["momentum"] == [None, 0.8]
     assert opt.param_groups[0]["momentum"] == 0.9
     assert s.base_lrs == [0.05, 0.1]
+
+
+def test_accelerate_style_stepping_with_and_without_total_steps() -> None:
+    """Accelerate's AcceleratedScheduler.step loop works: it steps num_processes times per update
+    while ``_step_count <= total_steps`` when the attribute exists (accelerate/scheduler.py)."""
+
+    def accelerated_step(s: Scheduler, num_processes: int) -> None:
+        # re-typed from huggingface/accelerate src/accelerate/scheduler.py (split_batches=False)
+        for _ in range(num_processes):
+            if hasattr(s, "total_steps"):
+                if s._step_count <= s.total_steps:
+                    s.step()
+            else:
+                s.step()
+
+    sched = lrkit.linear(1.0, 0.0, steps=20)
+    for total in (None, 20):
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        s = Scheduler(opt, lr=sched, total_steps=total)
+        for k in range(1, 25):
+            _train_step(model, opt)
+            accelerated_step(s, num_processes=2)
+            assert s.last_epoch == min(k, total or k), (total, k)
+            assert opt.param_groups[0]["lr"] == pytest.approx(sched(s.last_epoch), abs=1e-12)
+
+
+def test_pickle_and_deepcopy_keep_counting_updates() -> None:
+    """A pickled or deep-copied Scheduler (with its optimizer) counts its own optimizer's updates."""
+    import copy
+    import pickle
+
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    s = Scheduler(opt, lr=lrkit.linear(1.0, 0.0, steps=10))
+    _train_step(model, opt)
+    s.step()
+    for clone in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
+        assert clone.optimizer is not opt
+        clone.optimizer.step()
+        clone.step()
+        assert clone.last_epoch == 2
+        assert clone.optimizer.param_groups[0]["lr"] == pytest.approx(0.8)
+    s.step()
+    assert s.last_epoch == 1  # the clones' updates did not reach the original

@@ -239,3 +239,20 @@ def test_events_are_drained_and_optimizer_reset_applied() -> None:
     s.step(9.0)
     assert [e["kind"] for e in s.last_events] == ["spike"]
     assert a in opt.state and b not in opt.state
+
+
+def test_values_at_preview_does_not_move_a_later_restart() -> None:
+    """Previewing future values does not make the controllers think that step was reached."""
+    opt = _opt()
+    r = lrkit.controllers.Restarts()
+    s = Scheduler(opt, lr=SCHED, controllers=[r])
+    for _ in range(10):
+        opt.step()
+        s.step()
+    s.values_at(90)
+    _ = s.base_lrs
+    r.restart(to=0)
+    opt.step()
+    s.step()
+    assert r.last_restart_step == 11
+    assert opt.param_groups[0]["lr"] == SCHED(0)

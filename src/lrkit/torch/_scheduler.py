@@ -93,7 +93,7 @@ class Scheduler(LRScheduler):
                 f"Scheduler: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.total_steps = _opt_length("total_steps", total_steps)
+        self._total = _opt_length("total_steps", total_steps)
         self.steps_per_epoch = _opt_length("steps_per_epoch", steps_per_epoch)
         if clock not in ("updates", "calls"):
             raise ValueError(f"Scheduler: clock must be 'updates' or 'calls', got clock={clock!r}")
@@ -116,7 +116,7 @@ class Scheduler(LRScheduler):
         n = len(optimizer.param_groups)
         self._specs = {name: GroupSpec(name, spec, n) for name, spec in given.items()}
         self._controllers = self._check_controllers(controllers)
-        self._total0 = self._total_constructed = self.total_steps
+        self._total0 = self._total_constructed = self._total
         self._resizes: list[list[Any]] = []
         self._step = 0
         self._pending = 0
@@ -127,17 +127,33 @@ class Scheduler(LRScheduler):
         self._sync_groups()
         #: The controllers' events drained at the last metric (see lrkit.controllers).
         self.last_events: list[dict[str, Any]] = []
-        self._hook = None
-        if clock == "updates":
-            ref = weakref.ref(self)
-
-            def _count(opt: Any, args: Any, kwargs: Any) -> None:
-                s = ref()
-                if s is not None:
-                    s._pending += 1
-
-            self._hook = optimizer.register_step_post_hook(_count)
+        self._hook: Any = None
+        self._count_updates()
         self._write()
+
+    def _count_updates(self) -> None:
+        """With ``clock="updates"``, count the optimizer's steps (a post-step hook)."""
+        if self.clock != "updates":
+            return
+        ref = weakref.ref(self)
+
+        def _count(opt: Any, args: Any, kwargs: Any) -> None:
+            s = ref()
+            if s is not None:
+                s._pending += 1
+
+        self._hook = self.optimizer.register_step_post_hook(_count)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the hook lives on the optimizer and is not picklable: a copy registers its own
+        state = self.__dict__.copy()
+        state["_hook"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._groups_ref = None
+        self._count_updates()
 
     # ------------------------------------------------------------------ construction
     def _check_controllers(self, controllers: Iterable[Any]) -> list[Any]:
@@ -233,7 +249,6 @@ class Scheduler(LRScheduler):
             ValueError: ``to`` not an integer >= 0.
             TypeError: a metric given but no controllers to observe it.
         """
-        self._step_count += 1
         if to is not None:
             if isinstance(to, bool) or not isinstance(to, Integral) or to < 0:
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
@@ -242,6 +257,9 @@ class Scheduler(LRScheduler):
             self._step += self._pending
         else:
             self._step += 1
+        # torch's call counter; with clock="updates" it follows the clock, so wrappers that
+        # stop stepping once _step_count > total_steps (Accelerate) stop at the run's end
+        self._step_count = self._step + 1 if self.clock == "updates" else self._step_count + 1
         self._pending = 0
         if metric is not None:
             self._observe(metric)
@@ -312,7 +330,7 @@ class Scheduler(LRScheduler):
                 f"Scheduler.resize: total_steps must be > the current step {self._step} for "
                 f"policy='rescale', got total_steps={total_steps!r}"
             )
-        if new_total == self.total_steps:
+        if new_total == self._total:
             return
         self._resizes.append([self._step, new_total, policy])
         try:
@@ -320,11 +338,27 @@ class Scheduler(LRScheduler):
         except ValueError:
             self._resizes.pop()
             raise
-        self.total_steps = new_total
+        self._total = new_total
         self._groups_ref = None
         self._write()
 
     # ------------------------------------------------------------------ torch API
+    @property
+    def total_steps(self) -> int:
+        """The run's length in optimizer steps (after resizes).
+
+        Raises:
+            AttributeError: no ``total_steps`` was given, so ``hasattr(s, "total_steps")`` is
+                False, as wrappers such as Accelerate's expect of a scheduler without one.
+        """
+        if self._total is None:
+            raise AttributeError("Scheduler.total_steps: not given; pass total_steps= to set it")
+        return self._total
+
+    @total_steps.setter
+    def total_steps(self, value: int | None) -> None:
+        self._total = value
+
     @property
     def last_epoch(self) -> int:  # type: ignore[override]
         """The clock (torch's name): optimizer updates made, or ``step()`` calls."""
@@ -356,18 +390,26 @@ class Scheduler(LRScheduler):
         Computed from the schedules, controllers and multipliers; nothing is written.
         """
         groups = self.optimizer.param_groups
+        # a preview must not tell the controllers that `step` was reached (restart() and
+        # bump() without `at` act one step after the last step they were shown)
+        seen = [getattr(c, "last_step", None) for c in self._controllers]
         out: dict[str, list[float | None]] = {}
-        for name, spec in self._bound.items():
-            ctls = [c for c in self._controllers if c.target == name]
-            vals: list[float | None] = []
-            for i, g in enumerate(groups):
-                sched = spec.for_group(g, i)
-                if sched is None:
-                    vals.append(None)
-                    continue
-                v = Drive(name, sched, ctls).value(step)
-                vals.append(v * multiplier(name, g, i, self._group_mult))
-            out[name] = vals
+        try:
+            for name, spec in self._bound.items():
+                ctls = [c for c in self._controllers if c.target == name]
+                vals: list[float | None] = []
+                for i, g in enumerate(groups):
+                    sched = spec.for_group(g, i)
+                    if sched is None:
+                        vals.append(None)
+                        continue
+                    v = Drive(name, sched, ctls).value(step)
+                    vals.append(v * multiplier(name, g, i, self._group_mult))
+                out[name] = vals
+        finally:
+            for c, last in zip(self._controllers, seen, strict=True):
+                if last is not None:
+                    c.last_step = last
         return out
 
     @property

@@ -110,15 +110,15 @@ def load(s: Scheduler, state: Mapping[str, Any], *, strict: bool) -> None:
                 f"already at step {state['step']}"
             )
         resize_to = wanted
-    old = (s._total0, s.steps_per_epoch, s._resizes, s.total_steps)
+    old = (s._total0, s.steps_per_epoch, s._resizes, s._total)
     s._total0 = state["total_steps"]
     s.steps_per_epoch = spe_there if spe_there is not None else spe_here
     s._resizes = resizes
-    s.total_steps = ckpt_total
+    s._total = ckpt_total
     try:
         s._bind()
     except ValueError:
-        s._total0, s.steps_per_epoch, s._resizes, s.total_steps = old
+        s._total0, s.steps_per_epoch, s._resizes, s._total = old
         raise
     s._step = int(state["step"])
     s._pending = int(state["pending"])

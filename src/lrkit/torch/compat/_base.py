@@ -167,6 +167,17 @@ class CompatScheduler(Scheduler):
             self._write()
 
     # ------------------------------------------------------------------ writing
+    def _sync_groups(self) -> None:
+        n = len(next(iter(self._tracks.values())))
+        if len(self.optimizer.param_groups) != n:
+            raise ValueError(
+                f"{type(self).__name__}: the optimizer has {len(self.optimizer.param_groups)} "
+                f"param groups but this scheduler was built for {n}; the torch drop-ins drive "
+                f"the groups they were built with (torch's own raise or recurse on added "
+                f"groups); to drive groups added later use lrkit.torch.Scheduler"
+            )
+        super()._sync_groups()
+
     def _write(self) -> None:
         if self._frac:
             self._write_at(self._step + self._frac)

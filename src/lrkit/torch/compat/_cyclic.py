@@ -179,7 +179,6 @@ class OneCycleLR(CompatScheduler):
                 f"{owner}: anneal_strategy must be 'cos' or 'linear', got "
                 f"anneal_strategy={anneal_strategy!r}"
             )
-        self.total_steps = steps
         n = len(optimizer.param_groups)
         peaks = per_group(owner, "max_lr", max_lr, n)
         if last_epoch == -1:
@@ -188,7 +187,11 @@ class OneCycleLR(CompatScheduler):
                 group["max_lr"] = peak
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         base_lrs(optimizer, last_epoch, owner)
-        common = {"pct_start": pct_start, "anneal": anneal_strategy, "three_phase": three_phase}
+        common: dict[str, Any] = {
+            "pct_start": pct_start,
+            "anneal": anneal_strategy,
+            "three_phase": three_phase,
+        }
         tracks: dict[str, list[Schedule]] = {
             "lr": [
                 one_cycle(
@@ -214,3 +217,4 @@ class OneCycleLR(CompatScheduler):
                 for lo, hi, group in zip(lows, highs, optimizer.param_groups, strict=True):
                     group["max_momentum"], group["base_momentum"] = hi, lo
         self._start(optimizer, tracks, last_epoch=last_epoch)
+        self.total_steps = steps  # torch's attribute (after the Scheduler's own init)

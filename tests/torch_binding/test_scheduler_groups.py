@@ -216,3 +216,28 @@ def test_type_errors() -> None:
     opt = torch.optim.SGD(_net().parameters(), lr=0.1)
     with pytest.raises(TypeError, match=r"lr must be a Schedule"):
         Scheduler(opt, lr=object())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr": -0.1}, r"lr=constant\(-0\.1\) is negative \(-0\.1 at step 0\)"),
+        (
+            {"lr": lrkit.linear(0.1, -0.1, steps=10)},
+            r"lr=linear\(0\.1, -0\.1, steps=10\) is negative \(-0\.0199\d* at step 6\)",
+        ),
+        (
+            {"lr": 0.1, "momentum": lrkit.cyclic(-0.5, 0.9, steps_up=4)},
+            r"momentum=cyclic.* is negative \(-0\.5 at step 0\)",
+        ),
+        ({"lr": [0.1, -1.0]}, r"lr\[1\]=constant\(-1\.0\) is negative"),
+    ],
+)
+def test_negative_values_rejected_at_construction(kwargs, match) -> None:
+    """A schedule that would write a negative lr/momentum/weight decay fails when built."""
+    net = _net()
+    opt = torch.optim.SGD(
+        [{"params": net[0].parameters()}, {"params": net[2].parameters()}], lr=0.1, momentum=0.9
+    )
+    with pytest.raises(ValueError, match=match):
+        Scheduler(opt, **kwargs)

@@ -131,6 +131,13 @@ class GroupSpec:
             return [None if s is None else s.to_dict() for s in self.value]
         return {str(k): None if s is None else s.to_dict() for k, s in self.value.items()}
 
+    def labelled(self) -> list[tuple[str, Schedule]]:
+        """``(where, schedule)`` for every schedule given: ``""``, ``"[1]"`` or ``"['head']"``."""
+        if self.kind == "all":
+            return [("", self.value)]
+        items = enumerate(self.value) if self.kind == "list" else self.value.items()
+        return [(f"[{k!r}]", s) for k, s in items if s is not None]
+
     def schedules(self) -> list[Schedule]:
         """Every schedule given (for binding and resizing)."""
         if self.kind == "all":
@@ -149,6 +156,37 @@ class GroupSpec:
         else:
             out.value = {k: None if s is None else fn(s) for k, s in self.value.items()}
         return out
+
+
+def check_non_negative(spec: GroupSpec, total_steps: int | None) -> None:
+    """Raise if a schedule of a hyperparameter torch's optimizers reject when negative (``lr``,
+    ``momentum``, ``weight_decay``, ``beta1``, ``beta2``) goes below 0.
+
+    Checked at construction on the steps ``[0, horizon]`` (every step up to 20,000, else a grid
+    plus every phase end), ``horizon`` being the schedule's duration, else ``total_steps``,
+    else 10,000 steps (cyclic schedules repeat).
+
+    Raises:
+        ValueError: naming the hyperparameter, the schedule, the value and the step.
+    """
+    from lrkit.tools._sampling import sample_steps
+
+    if spec.name not in NON_NEGATIVE:
+        return
+    for where, s in spec.labelled():
+        horizon = s.duration if s.duration is not None else total_steps or 10_000
+        steps = sample_steps(max(1, math.ceil(horizon)), [s])
+        values = np.asarray(s(steps), dtype=np.float64)
+        if (values < 0).any():
+            i = int(np.argmax(values < 0))
+            raise ValueError(
+                f"{_OWNER}: {spec.name}{where}={s} is negative ({float(values[i])!r} at step "
+                f"{int(steps[i])}); torch's optimizers reject a negative {spec.name}"
+            )
+
+
+#: Hyperparameters that torch's optimizers reject when negative.
+NON_NEGATIVE = ("lr", "momentum", "weight_decay", "beta1", "beta2")
 
 
 def _one(name: str, spec: object, where: str) -> Schedule | None:

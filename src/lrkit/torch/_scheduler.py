@@ -13,7 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
 from lrkit.torch._distributed import mean_over_ranks
-from lrkit.torch._groups import Drive, GroupSpec, multiplier, writer_for
+from lrkit.torch._groups import Drive, GroupSpec, check_non_negative, multiplier, writer_for
 from lrkit.torch._reset import reset_optimizer_state
 from lrkit.torch._resize import POLICIES, resized
 
@@ -75,6 +75,10 @@ class Scheduler(LRScheduler):
     [0.09000000000000001]
     """
 
+    #: Reject schedules that go negative for lr, momentum, ... at construction (the torch
+    #: drop-ins do not: they evaluate Python callables only when stepped, as torch does).
+    _check_values = True
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -122,6 +126,9 @@ class Scheduler(LRScheduler):
         self._pending = 0
         self._step_count = 1
         self._bind()
+        if self._check_values:
+            for spec in self._bound.values():
+                check_non_negative(spec, self._total)
         self._groups_ref: list[dict[str, Any]] | None = None
         self._drives: list[Drive] = []
         self._sync_groups()

@@ -140,6 +140,7 @@ class CompatScheduler(Scheduler):
     """Common machinery of the drop-ins (not public): tracks, torch's ``step(epoch)``,
     ``last_epoch`` on construction, plateau factors, and the state of Python callables."""
 
+    _check_values = False
     _tracks: dict[str, list[Schedule]]
     _plateaus: list[GroupPlateau]
     _callables: list[Any]

@@ -14,7 +14,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lrkit.torch import _state
 from lrkit.torch._distributed import mean_over_ranks
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative, multiplier, writer_for
-from lrkit.torch._reset import reset_optimizer_state
+from lrkit.torch._reset import apply_controller_events
 from lrkit.torch._resize import POLICIES, resized
 
 _CONTROLLER_MEMBERS = ("target", "clock", "scale", "observe", "state_dict", "load_state_dict")
@@ -304,14 +304,7 @@ class Scheduler(LRScheduler):
 
     def _drain_events(self) -> None:
         """Act on the controllers' events: reset optimizer state where one asks for it."""
-        events: list[dict[str, Any]] = []
-        for c in self._controllers:
-            pop = getattr(c, "pop_events", None)
-            for e in pop() if pop is not None else ():
-                if e.get("reset_optimizer"):
-                    reset_optimizer_state(self.optimizer, e.get("groups"))
-                events.append(e)
-        self.last_events = events
+        self.last_events = apply_controller_events(self.optimizer, self._controllers)
 
     # ------------------------------------------------------------------ run length
     def resize(self, total_steps: int, policy: str | None = None) -> None:

@@ -148,7 +148,7 @@ class CompatScheduler(Scheduler):
     def _start(
         self,
         optimizer: Optimizer,
-        tracks: Mapping[str, list[Schedule]],
+        tracks: Mapping[str, Sequence[Schedule]],
         *,
         last_epoch: int = -1,
         plateaus: Sequence[GroupPlateau] = (),
@@ -162,7 +162,8 @@ class CompatScheduler(Scheduler):
         ctls: list[Any] = list(self._plateaus)
         if per_step or self._callables:
             ctls.append(PerStep())
-        Scheduler.__init__(self, optimizer, clock="calls", controllers=ctls, **self._tracks)
+        hyperparameters: dict[str, Any] = self._tracks
+        Scheduler.__init__(self, optimizer, clock="calls", controllers=ctls, **hyperparameters)
         if last_epoch != -1:
             self._step = last_epoch + 1
             self._write()
@@ -249,10 +250,6 @@ class CompatScheduler(Scheduler):
                 _reset_caches(s)
         self._frac = float(state_dict.get("frac", 0.0))
         super().load_state_dict(state_dict, strict=strict)
-
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        """The learning rate of each param group, as written at the last step."""
-        return super().get_last_lr()
 
 
 # ---------------------------------------------------------------------- helpers

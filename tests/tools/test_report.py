@@ -57,7 +57,7 @@ def test_write_csv_round_trips(tmp_path):
 
 
 def test_summarise_statistics():
-    """Mean and sample std over seeds, diverged seeds excluded and counted, target 1.1x best."""
+    """Mean and sample std over seeds, diverged seeds excluded and counted, target the median."""
     runs = [
         _run("a", 0, 1.0, [2.0, 1.0]),
         _run("a", 1, 2.0, [2.0, 2.0]),
@@ -69,9 +69,11 @@ def test_summarise_statistics():
     assert a["val_loss_mean"] == pytest.approx(1.5)
     assert a["val_loss_std"] == pytest.approx(np.std([1.0, 2.0], ddof=1))
     assert (b["val_loss_mean"], b["diverged"]) == (0.5, 1)
-    assert target == pytest.approx(0.55)
-    assert b["steps_to_target"] == 8 and b["reached_target"] == 1
-    assert a["steps_to_target"] is None
+    assert target == pytest.approx(1.0)
+    assert b["steps_to_target"] == 4 and b["reached_target"] == 1
+    assert a["steps_to_target"] == 8 and a["reached_target"] == 1
+    rows, target = report.summarise(runs, ["a", "b"], target=0.4)
+    assert target == 0.4 and rows[0]["steps_to_target"] is None
 
 
 def test_recommend_best_and_ties():

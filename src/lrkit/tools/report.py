@@ -251,8 +251,9 @@ def summarise(
     Per schedule: the mean and sample standard deviation (``ddof=1``; 0 for one seed) of the
     final validation loss over seeds that did not diverge, the number that diverged, the mean
     final accuracy, the mean wall time, and the mean over seeds of the first validation step
-    whose loss is ``<= target`` (with how many seeds reached it). ``target`` defaults to 1.1
-    times the lowest mean final loss. Returns ``(rows, target)``.
+    whose loss is ``<= target`` (with how many seeds reached it). ``target`` defaults to the
+    median of the schedules' mean final losses (so about half of them reach it). Returns
+    ``(rows, target)``.
     """
     by: dict[str, list[Mapping[str, Any]]] = {n: [] for n in order}
     for r in runs:
@@ -276,7 +277,7 @@ def summarise(
         )
     means = [r["val_loss_mean"] for r in rows if math.isfinite(r["val_loss_mean"])]
     if target is None and means:
-        target = 1.1 * min(means)
+        target = float(np.median(means))
     for row in rows:
         hits = []
         for r in by[row["schedule"]]:
@@ -362,7 +363,12 @@ def summary_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 
 def summary_table(rows: Sequence[Mapping[str, Any]], target: float | None) -> str:
     """An aligned text table of the summary with the target loss in a footnote."""
-    note = f"\n(target loss {_fmt(target)}: 1.1x the best mean unless given)" if target else ""
+    note = (
+        f"\n(steps to target: first validation at or below {_fmt(target)}, the median final loss "
+        "unless given; mean over the seeds that reached it)"
+        if target
+        else ""
+    )
     return text_table(SUMMARY_HEADER, summary_rows(rows)) + note
 
 

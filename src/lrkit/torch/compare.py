@@ -298,8 +298,8 @@ def compare(
         seeds: a count (seeds ``0..n-1``) or the seeds.
         steps: the step budget per run (default: the task's).
         peak: the peak rate; None runs the range test (on the seed-0 model) to find it.
-        target: the validation loss for "steps to target" (default: 1.1x the best schedule's mean
-            final loss).
+        target: the validation loss for "steps to target" (default: the median of the
+            schedules' mean final losses).
         jobs: worker processes (1: in this process).
         out: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
         resume: reuse the finished runs (and range test) found in ``out`` with the same settings.

@@ -225,7 +225,7 @@ def find_lr(
     smoothed by a debiased moving average (``smooth`` = beta); the test stops once the smoothed
     loss exceeds ``diverge_factor`` times its minimum, or a loss is not finite. The suggestion is
     :func:`lrkit.tools.suggest.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
-    ``"steepest"``); all three are in ``alternatives``.
+    ``"steepest"``); every rule's rate is in ``alternatives``.
 
     With ``scaler`` (a ``torch.amp.GradScaler``) the backward pass is scaled and steps with
     overflowing gradients are skipped by the scaler; ``autocast_dtype`` (e.g. ``torch.bfloat16``)

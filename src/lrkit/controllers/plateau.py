@@ -255,7 +255,11 @@ class Plateau(PlateauDetector):
 
     With the defaults and ``floor=min_lr``, on a constant schedule the values equal
     ``torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode, factor, patience, threshold,
-    threshold_mode, cooldown, min_lr, eps)`` fed the same metrics, step for step.
+    threshold_mode, cooldown, min_lr, eps)`` fed the same metrics, step for step, as long as
+    each reduction changes the rate by more than ``eps``: torch stops reducing once
+    ``lr * (1 - factor) <= eps`` (rates near ``eps``), while the scale here compares changes of
+    the scale with ``eps``; :class:`lrkit.torch.compat.ReduceLROnPlateau` reproduces torch there
+    too.
 
     Args:
         mode, patience, threshold, threshold_mode, cooldown, target, floor, rule, min_delta,

@@ -23,6 +23,11 @@ recovery), and re-warms it linearly from ``rewarm_start`` of that level over ``r
 after ``max_retries`` recoveries the next bad step raises :class:`DivergenceError` naming what
 happened at which step. With ``torch.distributed`` initialised the detection flags are
 all-reduced (max) so every rank rolls back at the same step.
+
+With a mixed-precision ``GradScaler`` an overflowing (inf/NaN) gradient is routine: the scaler
+skips that step and lowers its scale. Build the guard with ``check_grads=False`` so that it does
+not roll back for it (it still judges the loss), and call ``scaler.unscale_(opt)`` before
+:meth:`~DivergenceGuard.check` if ``grad_spike_factor`` is set, so it sees true gradient norms.
 """
 
 from __future__ import annotations

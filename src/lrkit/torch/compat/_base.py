@@ -19,7 +19,7 @@ from torch.optim import Optimizer
 
 from lrkit.controllers import Controller, Plateau
 from lrkit.schedules import Schedule
-from lrkit.torch._groups import write_slow
+from lrkit.torch._groups import write_slow, writer_for
 from lrkit.torch._scheduler import Scheduler
 
 EPOCH_WARNING = (
@@ -291,18 +291,16 @@ def per_group(owner: str, name: str, value: Any, n: int) -> list[float]:
 
 
 def _get(group: dict[str, Any], name: str) -> float:
-    if name == "momentum" and "momentum" not in group and "betas" in group:
-        return float(group["betas"][0])
-    return float(group[name])
+    key, pos = writer_for(name, group, 0)
+    return float(group[key] if pos < 0 else group[key][pos])
 
 
 def _put(group: dict[str, Any], name: str, value: float) -> None:
-    if name == "momentum" and "momentum" not in group and "betas" in group:
-        write_slow(group, "betas", 0, value)
-    elif isinstance(group[name], torch.Tensor):
-        write_slow(group, name, -1, value)
+    key, pos = writer_for(name, group, 0)
+    if pos < 0 and not isinstance(group[key], torch.Tensor):
+        group[key] = value
     else:
-        group[name] = value
+        write_slow(group, key, pos, value)
 
 
 def _is_function(fn: Any) -> bool:

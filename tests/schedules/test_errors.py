@@ -232,3 +232,63 @@ def test_errors_raise_at_construction_not_at_evaluation() -> None:
     s = L.warmup(L.one_cycle(1.0, steps=100) >> L.constant(0.0), steps=10)
     v = s(np.arange(0, 10**6, 997))
     assert np.all(np.isfinite(v))
+
+
+# ----------------------------------------------------------------------------- hostile input
+HOSTILE_SPECS = [
+    ("-" * 100_000 + "1", r"too deeply nested|too long"),
+    ("constant(1.0)" + " * constant(1.0)" * 5_000, r"too deeply nested|too long"),
+    ("9" * 400, r"finite"),
+    ("9" * 400 + " * constant(1.0)", r"finite"),
+    ("9" * 400 + " / 3 * constant(1.0)", r"finite"),
+    ("constant(" + "9" * 400 + ")", r"constant: value must be finite"),
+    ("linear(0.0, 1.0, steps=" + "9" * 400 + ")", r"linear: steps .*too large|linear: steps .*finite"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spec", "match"), HOSTILE_SPECS, ids=range(len(HOSTILE_SPECS)))
+def test_hostile_specs_raise_spec_error(spec: str, match: str) -> None:
+    """Huge nesting, huge numbers and huge chains give a SpecError, not Memory/Recursion/Overflow."""
+    with pytest.raises(L.SpecError, match=match):
+        L.parse(spec)
+
+
+def test_a_long_sequence_round_trips_through_text() -> None:
+    """A sequence of 1,000 pieces prints as a ``>>`` chain that parses back (no recursion limit)."""
+    s = L.sequence([L.linear(1.0, 0.0, steps=2), L.constant(0.5)] * 500)
+    assert L.parse(str(s)) == s
+    p = L.product([L.constant(1.0), L.constant(2.0)] * 500)
+    assert L.parse(str(p)) == p
+
+
+def test_from_dict_hostile_input() -> None:
+    """from_dict: an unhashable type, a huge number or deep nesting give lrkit errors."""
+    with pytest.raises(L.SpecError, match=r"from_dict: unknown schedule type \[\]"):
+        L.from_dict({"type": []})
+    with pytest.raises(L.ScheduleValueError, match=r"constant: value must be finite"):
+        L.from_dict({"type": "constant", "value": 10**400})
+    d: dict = {"type": "constant", "value": 1.0}
+    for _ in range(5_000):
+        d = {"type": "shift", "schedule": d, "steps": 1}
+    with pytest.raises(L.SpecError, match=r"from_dict: .*too deeply nested"):
+        L.from_dict(d)
+
+
+def test_from_dict_requires_what_the_constructor_requires() -> None:
+    """A key the public constructor requires (``cosine``'s steps) cannot be left out of a dict."""
+    with pytest.raises(L.SpecError, match=r"from_dict: bad keys for 'cosine': .*'steps'"):
+        L.from_dict({"type": "cosine", "start": 1.0})
+    with pytest.raises(L.SpecError, match=r"from_dict: bad keys for 'stretch': .*'factor'"):
+        L.from_dict({"type": "stretch", "schedule": {"type": "constant", "value": 1.0}})
+    # Optional keys may still be left out.
+    assert L.from_dict({"type": "cosine", "start": 1.0, "steps": 5}) == L.cosine(1.0, steps=5)
+
+
+def test_call_rejects_what_the_scalar_path_rejects() -> None:
+    """Arrays of bools or strings, complex steps and huge ints are refused like their scalars."""
+    s = L.constant(1.0)
+    for bad in (np.array([True, False]), ["1", "2"], np.complex128(1.0), np.array([1j])):
+        with pytest.raises(L.ScheduleTypeError, match=r"constant: step"):
+            s(bad)
+    with pytest.raises(L.ScheduleValueError, match=r"constant: step must be a finite number"):
+        s(10**400)

@@ -94,18 +94,21 @@ class Schedule:
         """The value at step ``t`` (a number) or at every step of an array, same shape."""
         if not self._bound:
             self._require_bound()
-        if isinstance(t, (Real, np.number)) and not isinstance(t, (bool, np.bool_)):
-            tf = float(t)
+        if isinstance(t, (Real, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)):
+            try:
+                tf = float(t)
+            except OverflowError:  # an int beyond the float range
+                tf = math.inf
             if not tf >= 0 or math.isinf(tf):
                 raise ScheduleValueError(
                     f"{self._name}: step must be a finite number >= 0, got t={t!r}"
                 )
             return float(self._eval(np.array([tf]))[0])
-        if isinstance(t, (bool, np.bool_, str, bytes)):
+        if isinstance(t, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
             raise ScheduleTypeError(f"{self._name}: step must be a number or array, got t={t!r}")
         arr = np.asarray(t)
         if arr.dtype.kind not in "iuf":
-            arr = arr.astype(np.float64)
+            arr = _real_steps(self._name, arr)
         # min >= 0 and max < inf also reject NaN (comparisons with NaN are False).
         if arr.size and not (arr.min() >= 0 and (arr.dtype.kind in "iu" or arr.max() < np.inf)):
             arr = arr.astype(np.float64)
@@ -292,6 +295,19 @@ class Schedule:
         from lrkit.schedules._spec import from_dict
 
         return (from_dict, (self.to_dict(),))
+
+
+def _real_steps(owner: str, arr: np.ndarray) -> FloatArray:
+    """An array of steps of another dtype as float64: objects holding numbers are converted;
+    bools, strings, complex numbers and dates are refused, as they are for a scalar step."""
+    if arr.dtype.kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    raise ScheduleTypeError(
+        f"{owner}: steps must be an array of real numbers, got an array of dtype {arr.dtype}"
+    )
 
 
 def _same(a: object, b: object) -> bool:

@@ -17,7 +17,10 @@ def real(owner: str, name: str, value: object) -> float:
             f"{owner}: {name} must be a real number, got {name}={value!r} "
             f"of type {type(value).__name__}"
         )
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond the float range
+        out = math.inf
     if not math.isfinite(out):
         raise ScheduleValueError(f"{owner}: {name} must be finite, got {name}={value!r}")
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
@@ -36,6 +37,17 @@ CONSTRUCTORS: dict[str, Callable[..., Schedule]] = {
 }  # fmt: skip
 
 
+#: Per spec name, the arguments its public constructor requires.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    name: tuple(
+        p.name
+        for p in inspect.signature(ctor).parameters.values()
+        if p.default is inspect.Parameter.empty
+    )
+    for name, ctor in CONSTRUCTORS.items()
+}
+
+
 def from_dict(d: Mapping[str, Any]) -> Schedule:
     """Rebuild a schedule from :meth:`Schedule.to_dict` output (also after a JSON round trip).
 
@@ -46,12 +58,24 @@ def from_dict(d: Mapping[str, Any]) -> Schedule:
     >>> from_dict(s.to_dict()) == s
     True
     """
+    try:
+        return _from_dict(d)
+    except RecursionError:
+        raise SpecError("from_dict: the dict is too deeply nested") from None
+
+
+def _from_dict(d: Mapping[str, Any]) -> Schedule:
     if not isinstance(d, Mapping) or "type" not in d:
         raise SpecError(f"from_dict: expected a dict with a 'type' key, got {d!r}")
     name = d["type"]
     classes = registry()
-    if name not in classes:
+    if not isinstance(name, str) or name not in classes:
         raise SpecError(f"from_dict: unknown schedule type {name!r}{_suggest(name, classes)}")
+    # The classes give every field a default (dataclass ordering needs them); a dict must
+    # still hold what the public constructor requires, e.g. cosine's steps.
+    missing = [k for k in _REQUIRED.get(name, ()) if k not in d]
+    if missing:
+        raise SpecError(f"from_dict: bad keys for {name!r}: missing required {missing!r}")
     kwargs = {k: _from_plain(v) for k, v in d.items() if k != "type"}
     try:
         return classes[name](**kwargs)
@@ -63,7 +87,7 @@ def from_dict(d: Mapping[str, Any]) -> Schedule:
 
 def _from_plain(value: Any) -> Any:
     if isinstance(value, Mapping) and "type" in value:
-        return from_dict(value)
+        return _from_dict(value)
     if isinstance(value, list):
         return tuple(_from_plain(v) for v in value)
     return value
@@ -81,15 +105,19 @@ def parse(text: str) -> Schedule:
     """
     if not isinstance(text, str):
         raise ScheduleTypeError(f"parse: spec must be a string, got {text!r}")
+    text = text.strip()
+    evaluator = _Evaluator(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
+        value = evaluator.visit(tree.body)
     except SyntaxError as exc:
         col = (exc.offset or 1) - 1
-        raise SpecError(_point(text.strip(), col, col + 1, f"invalid syntax ({exc.msg})")) from None
-    value = _Evaluator(text.strip()).visit(tree.body)
+        raise SpecError(_point(text, col, col + 1, f"invalid syntax ({exc.msg})")) from None
+    except (RecursionError, MemoryError):  # Python's parser and the walk give up on depth
+        raise SpecError(f"parse: the spec is too deeply nested, got {_clip(text)}") from None
     if not isinstance(value, Schedule):
         if isinstance(value, Real) and not isinstance(value, bool):
-            return _decay.constant(float(value))
+            return evaluator.build(tree.body, "constant", [value], {})
         raise SpecError(f"parse: the spec must describe a schedule, got {value!r}")
     return value
 
@@ -112,6 +140,11 @@ def as_schedule(spec: Schedule | Mapping[str, Any] | str | float) -> Schedule:
 def _suggest(name: object, options: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(str(name), list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(options))}"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """``text`` quoted, shortened to about ``limit`` characters for an error message."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _point(text: str, start: int, end: int, message: str) -> str:
@@ -153,12 +186,26 @@ class _Evaluator:
         raise self.fail(node, f"not allowed in a spec: {type(node).__name__}")
 
     def binop(self, node: ast.BinOp) -> Any:
-        left, right = self.visit(node.left), self.visit(node.right)
+        # ``a >> b >> c ...`` nests to the left, one level per operator: walk the chain in a
+        # loop, not by recursion, so that a long sequence or product parses.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp) and type(chain[-1].left.op) is type(node.op):
+            chain.append(chain[-1].left)
+        chain.reverse()
+        left = self.visit(chain[0].left)
+        rights = [self.visit(n.right) for n in chain]
+        if isinstance(node.op, ast.RShift):
+            operands = [left, *rights]
+            for k, operand in enumerate(operands):
+                if not isinstance(operand, Schedule):  # the first '>>' that it is an end of
+                    raise self.fail(chain[max(k - 1, 0)], "'>>' joins two schedules")
+            return self.build(node, "sequence", [operands], {})
+        for n, right in zip(chain, rights, strict=True):
+            left = self.apply(n, left, right)
+        return left
+
+    def apply(self, node: ast.BinOp, left: Any, right: Any) -> Any:
         try:
-            if isinstance(node.op, ast.RShift):
-                if isinstance(left, Schedule) and isinstance(right, Schedule):
-                    return left >> right
-                raise self.fail(node, "'>>' joins two schedules")
             if isinstance(node.op, ast.Mult):
                 if isinstance(left, Schedule) or isinstance(right, Schedule):
                     out = left * right
@@ -176,6 +223,8 @@ class _Evaluator:
             raise
         except (ValueError, TypeError) as exc:
             raise self.fail(node, str(exc)) from None
+        except OverflowError:
+            raise self.fail(node, "numbers must be finite") from None
         raise self.fail(node, f"operator {type(node.op).__name__} is not allowed in a spec")
 
     def call(self, node: ast.Call) -> Schedule:
@@ -190,6 +239,10 @@ class _Evaluator:
             if kw.arg is None:
                 raise self.fail(kw, "'**' is not allowed in a spec")
             kwargs[kw.arg] = self.visit(kw.value)
+        return self.build(node, name, args, kwargs)
+
+    def build(self, node: ast.AST, name: str, args: list[Any], kwargs: dict[str, Any]) -> Schedule:
+        """Call the constructor ``name``; its errors point at ``node``."""
         try:
             return CONSTRUCTORS[name](*args, **kwargs)
         except (ValueError, TypeError) as exc:

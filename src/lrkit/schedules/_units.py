@@ -22,7 +22,10 @@ from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
 
 Length = int | str
 
-_UNIT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(st|ep|%)\s*$")
+#: Lengths beyond this are refused: far past any run, and still exact as a float.
+MAX_STEPS = 2**53
+
+UNIT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(st|ep|%)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +59,17 @@ def check_length(owner: str, name: str, value: object, *, allow_zero: bool = Fal
             )
         ivalue = int(fvalue)
     elif isinstance(value, str):
-        match = _UNIT_RE.match(value)
+        match = UNIT_RE.match(value)
         if match is None:
             raise ScheduleValueError(
                 f"{owner}: {name} must be an integer or a unit string like '500st', '3ep' or "
                 f"'10%', got {name}={value!r}"
             )
         amount, unit = float(match.group(1)), match.group(2)
+        if amount > MAX_STEPS:
+            raise ScheduleValueError(
+                f"{owner}: {name} is too large (at most 2**53), got {name}={value!r}"
+            )
         if amount < 0 or (amount == 0 and not allow_zero):
             raise ScheduleValueError(
                 f"{owner}: {name} must be {accepted[2:]}, got {name}={value!r}"
@@ -76,7 +83,7 @@ def check_length(owner: str, name: str, value: object, *, allow_zero: bool = Fal
                 raise ScheduleValueError(
                     f"{owner}: {name} in steps must be whole, got {name}={value!r}"
                 )
-            return int(amount)
+            return _not_too_large(owner, name, int(amount), value)
         return value.strip()
     else:
         raise ScheduleTypeError(
@@ -87,7 +94,15 @@ def check_length(owner: str, name: str, value: object, *, allow_zero: bool = Fal
         raise ScheduleValueError(
             f"{owner}: {name} must be {accepted} integer, got {name}={value!r}"
         )
-    return ivalue
+    return _not_too_large(owner, name, ivalue, value)
+
+
+def _not_too_large(owner: str, name: str, steps: int, value: object) -> int:
+    if steps > MAX_STEPS:
+        raise ScheduleValueError(
+            f"{owner}: {name} is too large (at most 2**53 steps), got {name}={value!r}"
+        )
+    return steps
 
 
 def is_resolved(value: Length) -> bool:
@@ -99,7 +114,7 @@ def resolve_length(owner: str, name: str, value: Length, run: RunInfo) -> int:
     """Turn a length into steps for ``run``; raise if the run lacks what the unit needs."""
     if not isinstance(value, str):
         return value
-    match = _UNIT_RE.match(value)
+    match = UNIT_RE.match(value)
     if match is None:
         raise ScheduleValueError(f"{owner}: {name} is not a valid length, got {name}={value!r}")
     amount, unit = float(match.group(1)), match.group(2)
@@ -121,7 +136,7 @@ def resolve_length(owner: str, name: str, value: Length, run: RunInfo) -> int:
         raise ScheduleValueError(
             f"{owner}: {name}={value!r} rounds to 0 steps with {basis}; use a longer length"
         )
-    return steps
+    return _not_too_large(owner, name, steps, value)
 
 
 def check_run(total_steps: object, steps_per_epoch: object) -> RunInfo:

@@ -268,3 +268,59 @@ def test_one_cycle_in_epochs_matches_steps() -> None:
     assert s == L.one_cycle(1.0, steps=100, pct_start=0.25)
     assert s(24) == pytest.approx(1.0)
     assert math.isclose(s(99), 1.0 / 25 / 1e4)
+
+
+# ----------------------------------------------------------------------------- regressions
+def test_one_child_sequence_round_trips_through_text() -> None:
+    """``sequence([a])`` prints as a sequence, not as ``a`` (which parsed back as another value)."""
+    s = L.sequence([L.linear(1.0, 0.0, steps=5)])
+    assert L.parse(str(s)) == s
+
+
+def test_rescale_ends_exactly_at_the_new_length() -> None:
+    """rescale(s, total_steps=T) has duration T exactly and its final value at step T."""
+    for d in (3, 7, 9, 13, 999, 1001, 12345):
+        s = L.linear(1.0, 0.0, steps=d)
+        for total in (1000, 777, 10**6):
+            r = L.rescale(s, total_steps=total)
+            assert r.duration == total, (d, total)
+            assert r(total) == 0.0, (d, total)
+
+
+def test_scale_for_batch_stretches_the_warmup_of_wsd() -> None:
+    """WSD's own warmup phase is stretched like a warmup() (the stable and decay phases are not)."""
+    s = L.wsd(0.1, warmup_steps=100, stable_steps=800, decay_steps=100, decay="linear")
+    b = L.scale_for_batch(s, base_batch=256, batch=1024)
+    assert b.duration == 400 + 800 + 100
+    assert b(200) == pytest.approx(0.2)  # halfway up the longer ramp, 0 -> 0.4
+    assert b(400) == pytest.approx(0.4)
+    unit = L.scale_for_batch(
+        L.wsd(0.1, warmup_steps="1ep", stable_steps=8, decay_steps=2), base_batch=1, batch=3
+    )
+    assert unit.bind(steps_per_epoch=10).duration == 30 + 8 + 2
+
+
+def test_scale_for_batch_keeps_unit_lengths_exact() -> None:
+    """A warmup in epochs is multiplied without rounding to 6 digits ('0.1234567ep' x 2)."""
+    s = L.warmup(L.constant(1.0), steps="0.1234567ep")
+    b = L.scale_for_batch(s, base_batch=256, batch=512).bind(steps_per_epoch=10**7)
+    assert b.duration == round(0.1234567 * 2 * 10**7)
+
+
+def test_scale_for_batch_rejects_non_integer_batches_by_name() -> None:
+    """A unit string or a float batch size is refused with a message that does not offer units."""
+    with pytest.raises(
+        L.ScheduleTypeError,
+        match=r"^scale_for_batch: base_batch must be a positive integer, got base_batch='3ep'$",
+    ):
+        L.scale_for_batch(L.constant(1.0), base_batch="3ep", batch=512)
+    with pytest.raises(
+        L.ScheduleTypeError,
+        match=r"^scale_for_batch: batch must be a positive integer, got batch=True$",
+    ):
+        L.scale_for_batch(L.constant(1.0), base_batch=1, batch=True)
+    with pytest.raises(
+        L.ScheduleValueError,
+        match=r"^scale_for_batch: batch must be a positive integer, got batch=2.5$",
+    ):
+        L.scale_for_batch(L.constant(1.0), base_batch=1, batch=2.5)

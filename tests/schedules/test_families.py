@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 
 import lrkit as L
 
@@ -46,3 +47,45 @@ def test_cyclic_families_never_settle() -> None:
         assert s.duration is None
         assert s.final_value is None
         assert s(10**6) == s(0)  # a whole number of periods later, back at the start
+
+
+def test_extreme_valid_parameters_stay_finite_without_warnings() -> None:
+    """Wide ranges, tiny factors and huge multipliers give finite values and no overflow warning.
+
+    (peak - floor overflowed for peak=1e308, floor=-1e308; period_mult=1e300 gave NaN at 1e15;
+    an exponential warmup from 1e-300 to 1e300 gave inf; triangular2 warned at step 1e15.)
+    """
+    cases = [
+        L.cosine_restarts(1e308, -1e308, steps=10),
+        L.cosine_restarts(1e308, -1e308, steps=10, period_mult=2.0, peak_mult=0.5),
+        L.cosine_restarts(1.0, 0.0, steps=1, period_mult=1e300),
+        L.cosine_restarts(1.0, 0.0, steps=1, period_mult=1e10),
+        L.cyclic(-1e308, 1e308, steps_up=10),
+        L.cyclic(0.0, 1.0, steps_up=1, mode="triangular2"),
+        L.warmup(L.constant(1e300), steps=10, start=1e-300, shape="exponential"),
+        L.exponential(1e-300, gamma=1e300, end=1e300),
+        L.stretch(L.cosine_restarts(1.0, steps=3, period_mult=2.0), 1e-300),
+        L.stretch(L.cyclic(0.0, 1.0, steps_up=3), 1e-300),
+    ]
+    ts = np.array([0.0, 1.0, 2.5, 7.0, 1e6, 1e15, 1e300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for s in cases:
+            vs = s(ts)
+            assert np.all(np.isfinite(vs)), s
+            assert [s(float(t)) for t in ts] == vs.tolist(), s
+
+
+def test_one_cycle_refuses_factors_that_overflow() -> None:
+    """A div_factor so small that peak / div_factor is infinite is refused at construction."""
+    with pytest.raises(L.ScheduleValueError, match=r"one_cycle: .*div_factor.*finite"):
+        L.one_cycle(1.0, steps=100, div_factor=1e-310)
+    with pytest.raises(L.ScheduleValueError, match=r"one_cycle: .*final_div_factor.*finite"):
+        L.one_cycle(1e300, steps=100, div_factor=1.0, final_div_factor=1e-10)
+
+
+def test_period_boundaries_of_wide_cosine_restarts_are_exact() -> None:
+    """Written as peak * w + floor * (1 - w), a restart starts at the peak and ends near the floor."""
+    s = L.cosine_restarts(3.0, -1.0, steps=4, period_mult=2.0, peak_mult=0.5)
+    assert s(0) == 3.0 and s(4) == 1.0 and s(12) == 0.0
+    assert L.cyclic(-1.0, 3.0, steps_up=2, steps_down=6)(2) == 3.0

@@ -54,6 +54,10 @@ def pieces(t: FloatArray, starts: Seq[float]) -> list[slice | FloatArray | None]
     return out
 
 
+#: The largest finite step: a stretch that speeds time up caps its inner clock there.
+_MAX_STEP = float(np.finfo(np.float64).max)
+
+
 def _head(s: Schedule) -> float:
     return float(s._eval(np.zeros(1))[0])
 
@@ -70,6 +74,8 @@ class Warmup(Schedule):
     steps: Length = 1
     start: float = 0.0
     shape: str = "linear"
+    #: The ramp's target, schedule(0), once the schedule is bound.
+    _target: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def _validate(self) -> None:
         owner = "warmup"
@@ -81,25 +87,28 @@ class Warmup(Schedule):
         )
         if self.shape == "exponential":
             check.positive(owner, "start", self.start)
-            if self.schedule.is_bound and _head(self.schedule) <= 0:
-                raise ScheduleValueError(
-                    f"{owner}: an exponential ramp needs a target > 0, got the schedule's first "
-                    f"value {_head(self.schedule)!r}"
-                )
+        if not self.schedule.is_bound:
+            return
+        self._set("_target", _head(self.schedule))
+        if self.shape == "exponential" and self._target <= 0:
+            raise ScheduleValueError(
+                f"{owner}: an exponential ramp needs a target > 0, got the schedule's first "
+                f"value {self._target!r}"
+            )
 
     def _eval(self, t: FloatArray) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
         out = np.empty(t.shape)
         ramp, rest = pieces(t, (0.0, steps))
         if ramp is not None:
-            target = _head(self.schedule)
+            target = self._target
             frac = t[ramp] / steps
             if self.shape == "linear":
                 out[ramp] = mix(self.start, target, 1.0 - frac)
             elif self.shape == "cosine":
                 out[ramp] = mix(self.start, target, cos_weight(frac))
-            else:
-                out[ramp] = self.start * (target / self.start) ** frac
+            else:  # start * (target / start) ** frac, without overflow in target / start
+                out[ramp] = self.start ** (1.0 - frac) * target**frac
         if rest is not None:
             out[rest] = self.schedule._eval(t[rest] - steps)
         return out
@@ -196,8 +205,10 @@ class Sequence(Schedule):
         return None if last is None else self._starts[-1] + last
 
     def __str__(self) -> str:
-        if self.boundaries is None:
+        if self.boundaries is None and len(self.schedules) > 1:
             return " >> ".join(_wrap(s, Sequence) for s in self.schedules)
+        if self.boundaries is None:  # one child: printed alone it would parse as the child
+            return f"sequence([{self.schedules[0]}])"
         return Schedule.__str__(self)
 
 
@@ -423,15 +434,34 @@ class Stretch(Schedule):
     _children = ("schedule",)
     schedule: Schedule
     factor: float = 1.0
+    #: (inner duration, own duration) for an inner schedule that settles after a positive
+    #: duration, else None.
+    _ends: tuple[float, float] | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         _schedule("stretch", "schedule", self.schedule)
         self._set("factor", check.positive("stretch", "factor", self.factor))
+        inner = self.schedule._duration() if self.schedule.is_bound else None
+        if inner is not None and inner > 0:
+            end = inner * self.factor
+            # A length that is a whole number of steps up to rounding (rescale to 1000 steps
+            # of a 999-step schedule: 1000.0000000000001) is that number, so that a schedule
+            # joined after it starts on the step, not a rounding error later.
+            if abs(end - round(end)) <= 1e-12 * end:
+                end = float(round(end))
+            self._set("_ends", (float(inner), end))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        return self.schedule._eval(t / self.factor)
+        if self._ends is None:  # never settles, or settled from the start
+            return self.schedule._eval(np.minimum(t, _MAX_STEP * self.factor) / self.factor)
+        # The inner schedule holds past its end: clamp there, and reach it exactly at t = end
+        # (t / factor may fall an ulp short, or overflow for a tiny factor).
+        inner, end = self._ends
+        return self.schedule._eval(np.minimum(t, end) / end * inner)
 
     def _duration(self) -> float | None:
+        if self._ends is not None:
+            return self._ends[1]
         inner = self.schedule._duration()
         return None if inner is None else inner * self.factor
 
@@ -507,7 +537,7 @@ def repeat(schedule: Schedule, *, times: int | None = None) -> Repeat:
 def _wrap(s: Schedule, parent: type) -> str:
     """Parenthesise a child whose operator binds less tightly than the parent's."""
     text = str(s)
-    loose = isinstance(s, Sequence) and s.boundaries is None
+    loose = isinstance(s, Sequence) and s.boundaries is None and len(s.schedules) > 1
     # A Scale prints as ``k * child``: inside a product it needs parentheses, or
     # ``a * 0.5 * b`` would parse back as ``(a * 0.5) * b``, a different tree.
     if parent is Product and (loose or isinstance(s, (Product, Scale))):

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrkit.schedules import _check as check
-from lrkit.schedules._anneal import cos_weight
+from lrkit.schedules._anneal import cos_weight, mix
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
+
+_MAX_FLOAT = float(np.finfo(np.float64).max)
 
 
 def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
@@ -60,31 +62,40 @@ class CosineRestarts(Schedule):
         if m == 1.0:
             i = np.floor(t / first)
             return i, i * first, np.full(t.shape, first)
-        i = np.floor(np.log1p(t * (m - 1.0) / first) / math.log(m))
+        # t * (m - 1) / first overflows for a huge period_mult; capping t there changes no
+        # period index, as period i starts beyond the largest float once m ** i does.
+        x = np.minimum(t, self._t_cap) * ((m - 1.0) / first)
+        i = np.floor(np.log1p(x) / math.log(m))
         # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
         # start uses m ** i * m, exact too, so the power is computed once per pass.
         # The logarithm can be off by one at period boundaries: move i until
         # start(i) <= t < start(i + 1), one partition of the time axis.
-        for _ in range(3):
-            power = m**i
-            start = first * (power - 1.0) / (m - 1.0)
-            low = t < start
-            high = t >= first * (power * m - 1.0) / (m - 1.0)
-            if not (low.any() or high.any()):
-                break
-            i = i - low + high
-        else:
-            power = m**i
-            start = first * (power - 1.0) / (m - 1.0)
+        with np.errstate(over="ignore"):  # a next start past the largest float is inf
+            for _ in range(3):
+                power = m**i
+                start = first * (power - 1.0) / (m - 1.0)
+                low = t < start
+                high = t >= first * (power * m - 1.0) / (m - 1.0)
+                if not (low.any() or high.any()):
+                    break
+                i = i - low + high
+            else:
+                power = m**i
+                start = first * (power - 1.0) / (m - 1.0)
         return i, start, first * power
+
+    @property
+    def _t_cap(self) -> float:
+        """The largest t for which ``t * (period_mult - 1) / steps`` is a finite float."""
+        return _MAX_FLOAT / max((self.period_mult - 1.0) / float(self.steps), 1.0)  # type: ignore[arg-type]
 
     def _eval(self, t: FloatArray) -> FloatArray:
         i, start, length = self.cycle_index(t)
-        frac = np.clip((t - start) / length, 0.0, 1.0)
-        amp = self.peak - self.floor
+        w = cos_weight(np.clip((t - start) / length, 0.0, 1.0))
         if self.peak_mult != 1.0:
-            amp = amp * self.peak_mult**i
-        return self.floor + amp * cos_weight(frac)
+            w = w * self.peak_mult**i
+        # floor + (peak - floor) * w, written so that peak - floor cannot overflow.
+        return mix(self.peak, self.floor, w)
 
     def _duration(self) -> float | None:
         return None
@@ -160,10 +171,11 @@ class Cyclic(Schedule):
         x = 1.0 + t / total - cycle
         height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         if self.mode == "triangular2":
-            height = height / 2.0 ** (cycle - 1.0)
+            height = height * 0.5 ** (cycle - 1.0)  # (2 ** (c - 1) overflows; this underflows)
         elif self.mode == "exp_range":
             height = height * self.gamma**t
-        return self.floor + (self.peak - self.floor) * height
+        # floor + (peak - floor) * height, written so that peak - floor cannot overflow.
+        return mix(self.peak, self.floor, height)
 
     def _duration(self) -> float | None:
         return None

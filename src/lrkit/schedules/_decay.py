@@ -191,21 +191,29 @@ class Exponential(Schedule):
         p = t / self.every
         if self.staircase:
             p = np.floor(p)
-        if self.end is not None and self.gamma > 1:
-            # Past the end the value is min(v, end) = end: cap p so gamma ** p cannot overflow.
-            cap = math.ceil(math.log(self.end / self.start) / math.log(self.gamma)) + 1.0
-            p = np.minimum(p, cap)
-        v = self.start * self.gamma**p
+        end = self._duration()
+        if end is not None:
+            # From the end on the value is end exactly (gamma ** p may round an ulp off), and
+            # capping p there keeps a growing gamma ** p finite for any step.
+            p = np.minimum(p, end / self.every)  # type: ignore[operator]
+        with np.errstate(over="ignore"):  # start * gamma ** p past a huge end: inf, then end
+            v = self.start * self.gamma**p
         if self.end is not None:
             v = np.maximum(v, self.end) if self.gamma < 1 else np.minimum(v, self.end)
+            if end is not None:
+                v[t >= end] = self.end
         return v
+
+    def _periods(self) -> float:
+        """Periods of ``every`` steps from ``start`` to ``end`` (logs apart: no overflow)."""
+        return (math.log(self.end) - math.log(self.start)) / math.log(self.gamma)  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         if self.gamma == 1:
             return 0
         if self.end is None or self.end == 0:
             return None
-        periods = math.log(self.end / self.start) / math.log(self.gamma)
+        periods = self._periods()
         if self.staircase:
             periods = math.ceil(periods - 1e-12)
         return periods * self.every  # type: ignore[operator]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,7 +63,8 @@ def _check_common(owner: str, obj: Schedule) -> None:
     obj._set("anneal", check.choice(owner, "anneal", obj.anneal, ("cos", "linear")))  # type: ignore[attr-defined]
     obj._set("three_phase", check.boolean(owner, "three_phase", obj.three_phase))  # type: ignore[attr-defined]
     if obj._lengths_resolved("steps"):
-        _phase_ends(owner, obj.steps, obj.pct_start, obj.three_phase)  # type: ignore[attr-defined]
+        ends = _phase_ends(owner, obj.steps, obj.pct_start, obj.three_phase)  # type: ignore[attr-defined]
+        obj._set("_ends", ends)
 
 
 @register("one_cycle")
@@ -79,6 +81,8 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
     anneal: str = "cos"
     three_phase: bool = False
+    #: The phase end steps, once ``steps`` is bound.
+    _ends: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
 
     def _validate(self) -> None:
         owner = "one_cycle"
@@ -87,16 +91,22 @@ class OneCycle(Schedule):
         self._set(
             "final_div_factor", check.positive(owner, "final_div_factor", self.final_div_factor)
         )
+        initial = self.peak / self.div_factor
+        if not math.isfinite(initial) or not math.isfinite(initial / self.final_div_factor):
+            raise ScheduleValueError(
+                f"{owner}: peak / div_factor and peak / div_factor / final_div_factor must be "
+                f"finite, got peak={self.peak!r}, div_factor={self.div_factor!r}, "
+                f"final_div_factor={self.final_div_factor!r}"
+            )
         _check_common(owner, self)
 
     def _eval(self, t: FloatArray) -> FloatArray:
         initial = self.peak / self.div_factor
         low = initial / self.final_div_factor
-        ends = _phase_ends("one_cycle", self.steps, self.pct_start, self.three_phase)  # type: ignore[arg-type]
         values = (
             (initial, self.peak, initial, low) if self.three_phase else (initial, self.peak, low)
         )
-        return one_cycle_curve(t, ends, values, self.anneal)
+        return one_cycle_curve(t, self._ends, values, self.anneal)
 
     def _duration(self) -> float | None:
         return self.steps - 1  # type: ignore[operator]
@@ -150,6 +160,8 @@ class OneCycleMomentum(Schedule):
     pct_start: float = 0.3
     anneal: str = "cos"
     three_phase: bool = False
+    #: The phase end steps, once ``steps`` is bound.
+    _ends: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
 
     def _validate(self) -> None:
         owner = "one_cycle_momentum"
@@ -164,13 +176,12 @@ class OneCycleMomentum(Schedule):
         _check_common(owner, self)
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        ends = _phase_ends("one_cycle_momentum", self.steps, self.pct_start, self.three_phase)  # type: ignore[arg-type]
         values = (
             (self.high, self.low, self.high, self.high)
             if self.three_phase
             else (self.high, self.low, self.high)
         )
-        return one_cycle_curve(t, ends, values, self.anneal)
+        return one_cycle_curve(t, self._ends, values, self.anneal)
 
     def _duration(self) -> float | None:
         return self.steps - 1  # type: ignore[operator]

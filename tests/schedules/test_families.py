@@ -89,3 +89,18 @@ def test_period_boundaries_of_wide_cosine_restarts_are_exact() -> None:
     s = L.cosine_restarts(3.0, -1.0, steps=4, period_mult=2.0, peak_mult=0.5)
     assert s(0) == 3.0 and s(4) == 1.0 and s(12) == 0.0
     assert L.cyclic(-1.0, 3.0, steps_up=2, steps_down=6)(2) == 3.0
+
+
+def test_exponential_with_end_is_end_exactly_from_its_duration() -> None:
+    """At and after its duration an exponential with ``end`` is exactly ``end`` (was an ulp off)."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        start = float(rng.uniform(0.01, 10.0))
+        gamma = float(rng.uniform(0.01, 0.999))
+        end = start * float(rng.uniform(0.001, 0.99))
+        for s in (
+            L.exponential(start, gamma=gamma, end=end, every=int(rng.integers(1, 10))),
+            L.exponential(end, gamma=1.0 / gamma, end=start, staircase=True),
+        ):
+            d = s.duration
+            assert s(d) == s.end == s(d + 1.0) == s(d * 3.0 + 7.0), s

@@ -162,7 +162,9 @@ def plot_range_test(result: Mapping[str, Any], path: str | os.PathLike[str] | No
     )
     finite = sm[np.isfinite(sm)]
     if finite.size:
-        lo, hi = float(finite.min()), float(finite[0])
+        raw_ok = raw[np.isfinite(raw)]
+        lo = min(float(finite.min()), float(raw_ok.min()) if raw_ok.size else np.inf)
+        hi = float(finite[0])
         ax.set_ylim(lo - 0.1 * abs(hi - lo) - 1e-12, max(hi, lo) + 0.6 * abs(hi - lo) + 1e-12)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")

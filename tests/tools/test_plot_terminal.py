@@ -135,3 +135,24 @@ def test_markers_style_uses_cell_resolution() -> None:
     _, cells = split(text, 6)
     assert set("".join(cells)) == {" ", "●"}
     assert np.sum([row.count("●") for row in cells]) >= len(cells[0])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5, 6, 7, 10, 13, 1001])
+def test_x_labels_are_the_steps_under_their_ticks(steps: int) -> None:
+    """Tick labels are distinct whole steps, each at the column where that step is drawn.
+
+    (With steps=1 the five ticks read '0 0 0 1 1'; with steps=6 a tick at 1.5 read '2'.)
+    """
+    width, height = 70, 4
+    text = termplot(lrkit.linear(0.0, 1.0, steps=steps), steps, width=width, height=height)
+    axis, labels = text.splitlines()[height : height + 2]
+    origin = axis.index("└") + 1
+    cols = len(axis) - origin
+    ticks = [c - origin for c, ch in enumerate(axis) if ch == "┬"]
+    numbers = [(m.start(), int(m.group())) for m in re.finditer(r"\d+", labels)]
+    assert [n for _, n in numbers] == sorted({n for _, n in numbers})  # distinct, increasing
+    assert numbers[0][1] == 0 and numbers[-1][1] == steps
+    for start, n in numbers:
+        col = round(n / steps * (cols - 1))
+        assert col in ticks
+        assert start - origin <= col < start - origin + len(str(n)) + 1

@@ -187,7 +187,7 @@ class Sequence(Schedule):
                 starts.append(starts[-1] + d)
         else:
             check.increasing(owner, "boundaries", self.boundaries)  # type: ignore[arg-type]
-            starts = [0, *self.boundaries]  # type: ignore[arg-type]
+            starts = [0, *self.boundaries]  # type: ignore[list-item]
         self._set("_starts", tuple(starts))
 
     def _eval(self, t: FloatArray) -> FloatArray:

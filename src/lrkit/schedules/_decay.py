@@ -60,7 +60,7 @@ class StepDecay(Schedule):
         self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        return self.start * self.gamma ** np.floor(t / self.steps)
+        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         return 0 if self.gamma == 1 else None
@@ -118,7 +118,7 @@ class MultistepDecay(Schedule):
 
     def _eval(self, t: FloatArray) -> FloatArray:
         drops = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
-        return self.start * self.gamma**drops
+        return self.start * np.power(self.gamma, drops, dtype=np.float64)
 
     def _duration(self) -> float | None:
         return self.milestones[-1]  # type: ignore[return-value]
@@ -188,7 +188,7 @@ class Exponential(Schedule):
         self._set("end", end)
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        p = t / self.every
+        p = t / float(self.every)  # type: ignore[arg-type]
         if self.staircase:
             p = np.floor(p)
         end = self._duration()

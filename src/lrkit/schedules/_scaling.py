@@ -87,7 +87,7 @@ def _batch_size(owner: str, name: str, value: object) -> int:
     whole = isinstance(value, Integral) or (math.isfinite(value) and value == round(value))
     if not whole or value <= 0:
         raise ScheduleValueError(message)
-    return int(value)
+    return int(value) if isinstance(value, Integral) else int(float(value))
 
 
 def _stretch_warmups(s: Schedule, factor: float) -> Schedule:

@@ -65,7 +65,7 @@ class WSD(Schedule):
         return out
 
     def _duration(self) -> float | None:
-        return self.warmup_steps + self.stable_steps + self.decay_steps  # type: ignore[operator]
+        return self.warmup_steps + self.stable_steps + self.decay_steps  # type: ignore[operator,return-value]
 
 
 def wsd(

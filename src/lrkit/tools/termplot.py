@@ -214,13 +214,15 @@ def _braille_row(block: npt.NDArray[np.int16]) -> str:
 
 def _x_axis(steps: int, label_w: int, cols: int) -> list[str]:
     """The axis line with ticks and the line of step labels under them."""
-    n_ticks = max(2, min(5, cols // 12 + 1))
+    n_ticks = max(2, min(5, cols // 12 + 1, steps + 1))
     axis = ["─"] * cols
     labels = [" "] * (cols + 8)
     taken_until = -1
     for i in range(n_ticks):
-        step = steps * i / (n_ticks - 1)
-        c = round(i * (cols - 1) / (n_ticks - 1))
+        # Ticks on whole steps (a label "2" under step 2.5 would misread), each at the
+        # column where _draw puts that step.
+        step = round(steps * i / (n_ticks - 1))
+        c = round(step / steps * (cols - 1))
         axis[c] = "┬"
         text = format_step(step)
         start = min(max(c - len(text) // 2, 0), cols - len(text))

@@ -260,7 +260,7 @@ def summarise(
     by: dict[str, list[Mapping[str, Any]]] = {n: [] for n in order}
     for r in runs:
         by.setdefault(r["schedule"], []).append(r)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, rs in by.items():
         finals = np.array([r["final_val_loss"] for r in rs], dtype=float)
         ok = finals[np.isfinite(finals)]

@@ -315,7 +315,7 @@ def compare(
     seed_list = (
         list(range(seeds))
         if isinstance(seeds, int) and not isinstance(seeds, bool)
-        else list(seeds)
+        else list(seeds)  # type: ignore[arg-type]
     )
     if not seed_list or any(
         isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seed_list
@@ -424,10 +424,11 @@ def _execute(
         finally:
             torch.set_num_threads(threads)
         return out
+    task_ref = ref if ref is not None else task.name  # compare() requires a name for jobs > 1
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures = [
-            pool.submit(_worker, ref, cand, seed, steps, str(path) if path else "", key)
+            pool.submit(_worker, task_ref, cand, seed, steps, str(path) if path else "", key)
             for cand, seed, key, path in todo
         ]
         try:

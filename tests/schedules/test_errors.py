@@ -292,3 +292,18 @@ def test_call_rejects_what_the_scalar_path_rejects() -> None:
             s(bad)
     with pytest.raises(L.ScheduleValueError, match=r"constant: step must be a finite number"):
         s(10**400)
+
+
+@pytest.mark.parametrize(
+    ("d", "match"),
+    [
+        ({"type": "piecewise", "values": [1.0], "boundaries": "abc"}, r"^piecewise: boundaries must be a list"),
+        ({"type": "interpolate", "steps": 5, "values": [1.0]}, r"^interpolate: steps must be a list"),
+        ({"type": "multistep_decay", "start": 1.0, "milestones": "10"}, r"^multistep_decay: milestones must be a list"),
+        ({"type": "sequence", "schedules": [{"type": "constant", "value": 1.0}], "boundaries": 3}, r"^sequence: boundaries must be a list"),
+    ],
+)  # fmt: skip
+def test_a_list_of_lengths_of_the_wrong_type_is_a_type_error(d: dict, match: str) -> None:
+    """Every list-of-lengths field refuses a non-list with TypeError, as the style guide asks."""
+    with pytest.raises(L.ScheduleTypeError, match=match):
+        L.from_dict(d)

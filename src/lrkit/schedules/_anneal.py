@@ -10,7 +10,7 @@ import numpy as np
 from lrkit.schedules import _check as check
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
-from lrkit.schedules._units import Length, check_length
+from lrkit.schedules._units import Length, check_length, check_lengths
 
 
 def mix(start: float, end: float, w: FloatArray) -> FloatArray:
@@ -123,13 +123,7 @@ class Piecewise(Schedule):
     def _validate(self) -> None:
         owner = "piecewise"
         values = check.reals(owner, "values", self.values)
-        if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Seq):
-            raise ScheduleValueError(
-                f"{owner}: boundaries must be a list of steps, got boundaries={self.boundaries!r}"
-            )
-        bounds = tuple(
-            check_length(owner, f"boundaries[{i}]", b) for i, b in enumerate(self.boundaries)
-        )
+        bounds = check_lengths(owner, "boundaries", self.boundaries)
         if len(values) != len(bounds) + 1:
             raise ScheduleValueError(
                 f"{owner}: values must have one more entry than boundaries, got "
@@ -183,11 +177,7 @@ class Interpolate(Schedule):
 
     def _validate(self) -> None:
         owner = "interpolate"
-        if isinstance(self.steps, (str, bytes)) or not isinstance(self.steps, Seq):
-            raise ScheduleValueError(f"{owner}: steps must be a list, got steps={self.steps!r}")
-        steps = tuple(
-            check_length(owner, f"steps[{i}]", s, allow_zero=True) for i, s in enumerate(self.steps)
-        )
+        steps = check_lengths(owner, "steps", self.steps, allow_zero=True)
         values = check.reals(owner, "values", self.values)
         if len(steps) != len(values):
             raise ScheduleValueError(

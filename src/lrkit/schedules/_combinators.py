@@ -13,7 +13,7 @@ from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import cos_weight, mix
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
-from lrkit.schedules._units import Length, check_length
+from lrkit.schedules._units import Length, check_length, check_lengths
 
 
 def _schedule(owner: str, name: str, value: object) -> Schedule:
@@ -159,14 +159,7 @@ class Sequence(Schedule):
         schedules = _schedules(owner, "schedules", self.schedules, 1)
         self._set("schedules", schedules)
         if self.boundaries is not None:
-            if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Seq):
-                raise ScheduleTypeError(
-                    f"{owner}: boundaries must be a list of steps, got "
-                    f"boundaries={self.boundaries!r}"
-                )
-            bounds = tuple(
-                check_length(owner, f"boundaries[{i}]", b) for i, b in enumerate(self.boundaries)
-            )
+            bounds = check_lengths(owner, "boundaries", self.boundaries)
             if len(bounds) != len(schedules) - 1:
                 raise ScheduleValueError(
                     f"{owner}: needs one boundary fewer than schedules, got {len(schedules)} "

@@ -11,7 +11,7 @@ import numpy as np
 from lrkit.schedules import _check as check
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
-from lrkit.schedules._units import Length, check_length
+from lrkit.schedules._units import Length, check_length, check_lengths
 
 
 @register("constant")
@@ -102,13 +102,7 @@ class MultistepDecay(Schedule):
     def _validate(self) -> None:
         owner = "multistep_decay"
         self._set("start", check.real(owner, "start", self.start))
-        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Seq):
-            raise ScheduleValueError(
-                f"{owner}: milestones must be a list of steps, got milestones={self.milestones!r}"
-            )
-        ms = tuple(
-            check_length(owner, f"milestones[{i}]", m) for i, m in enumerate(self.milestones)
-        )
+        ms = check_lengths(owner, "milestones", self.milestones)
         if not ms:
             raise ScheduleValueError(f"{owner}: milestones must not be empty, got milestones=[]")
         self._set("milestones", ms)

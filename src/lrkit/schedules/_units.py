@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -95,6 +96,22 @@ def check_length(owner: str, name: str, value: object, *, allow_zero: bool = Fal
             f"{owner}: {name} must be {accepted} integer, got {name}={value!r}"
         )
     return _not_too_large(owner, name, ivalue, value)
+
+
+def check_lengths(
+    owner: str, name: str, values: object, *, allow_zero: bool = False
+) -> tuple[Length, ...]:
+    """Validate a list of lengths (each as :func:`check_length`) and return it as a tuple.
+
+    Raises:
+        TypeError: ``values`` is not a list or tuple (a string is not), or an entry's type.
+        ValueError: an entry that is not a valid length.
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ScheduleTypeError(f"{owner}: {name} must be a list of steps, got {name}={values!r}")
+    return tuple(
+        check_length(owner, f"{name}[{i}]", v, allow_zero=allow_zero) for i, v in enumerate(values)
+    )
 
 
 def _not_too_large(owner: str, name: str, steps: int, value: object) -> int:

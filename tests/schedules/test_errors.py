@@ -274,6 +274,13 @@ def test_from_dict_hostile_input() -> None:
         L.from_dict(d)
 
 
+def test_as_schedule_of_a_huge_int_is_a_value_error() -> None:
+    """as_schedule(10**400) names the value instead of raising OverflowError."""
+    with pytest.raises(L.ScheduleValueError, match=r"constant: value must be finite"):
+        L.as_schedule(10**400)
+    assert L.as_schedule(np.float32(0.5)) == L.constant(0.5)
+
+
 def test_from_dict_requires_what_the_constructor_requires() -> None:
     """A key the public constructor requires (``cosine``'s steps) cannot be left out of a dict."""
     with pytest.raises(L.SpecError, match=r"from_dict: bad keys for 'cosine': .*'steps'"):

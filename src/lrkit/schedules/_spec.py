@@ -131,7 +131,7 @@ def as_schedule(spec: Schedule | Mapping[str, Any] | str | float) -> Schedule:
     if isinstance(spec, Mapping):
         return from_dict(spec)
     if isinstance(spec, Real) and not isinstance(spec, bool):
-        return _decay.constant(float(spec))
+        return _decay.constant(spec)
     raise ScheduleTypeError(
         f"as_schedule: expected a Schedule, dict, spec string or number, got {spec!r}"
     )

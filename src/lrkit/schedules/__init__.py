@@ -2,17 +2,7 @@
 
 from lrkit.schedules._anneal import cosine, interpolate, linear, piecewise
 from lrkit.schedules._base import Schedule
-from lrkit.schedules._combinators import (
-    advance,
-    clip,
-    product,
-    repeat,
-    scale,
-    sequence,
-    shift,
-    stretch,
-    warmup,
-)
+from lrkit.schedules._combinators import clip, product, scale, sequence, warmup
 from lrkit.schedules._cyclic import cosine_restarts, cyclic
 from lrkit.schedules._decay import (
     constant,
@@ -26,6 +16,7 @@ from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError, SpecE
 from lrkit.schedules._one_cycle import one_cycle, one_cycle_momentum
 from lrkit.schedules._scaling import rescale, scale_for_batch
 from lrkit.schedules._spec import as_schedule, from_dict, parse
+from lrkit.schedules._time import advance, repeat, shift, stretch
 from lrkit.schedules._wsd import wsd
 
 __all__ = [

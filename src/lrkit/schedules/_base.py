@@ -236,25 +236,25 @@ class Schedule:
 
     def shift(self, steps: Length) -> Schedule:
         """Delay by ``steps`` (hold ``s(0)`` meanwhile); see :func:`lrkit.shift`."""
-        from lrkit.schedules._combinators import shift
+        from lrkit.schedules._time import shift
 
         return shift(self, steps=steps)
 
     def advance(self, steps: Length) -> Schedule:
         """Start ``steps`` into the schedule: ``new(t) = s(t + steps)``."""
-        from lrkit.schedules._combinators import advance
+        from lrkit.schedules._time import advance
 
         return advance(self, steps=steps)
 
     def stretch(self, factor: float) -> Schedule:
         """Slow time down by ``factor``: ``new(t) = s(t / factor)``."""
-        from lrkit.schedules._combinators import stretch
+        from lrkit.schedules._time import stretch
 
         return stretch(self, factor)
 
     def repeat(self, times: int | None = None) -> Schedule:
         """Run the schedule ``times`` times back to back (forever if None)."""
-        from lrkit.schedules._combinators import repeat
+        from lrkit.schedules._time import repeat
 
         return repeat(self, times=times)
 

@@ -1,5 +1,6 @@
-"""Composition: warmup, sequence (``>>``), products and multiples (``*``), clip, shift, advance,
-stretch and repeat. Each returns a new schedule value that prints, compares and serialises."""
+"""Composition: warmup, sequence (``>>``), products and multiples (``*``) and clip. Each returns a
+new schedule value that prints, compares and serialises. The time operators (shift, advance,
+stretch, repeat) are in :mod:`lrkit.schedules._time`."""
 
 from __future__ import annotations
 
@@ -52,10 +53,6 @@ def pieces(t: FloatArray, starts: Seq[float]) -> list[slice | FloatArray | None]
         mask = idx == k
         out.append(mask if mask.any() else None)
     return out
-
-
-#: The largest finite step: a stretch that speeds time up caps its inner clock there.
-_MAX_STEP = float(np.finfo(np.float64).max)
 
 
 def _head(s: Schedule) -> float:
@@ -352,179 +349,6 @@ def clip(schedule: Schedule, low: float | None = None, high: float | None = None
     0.2
     """
     return Clip(schedule, low, high)
-
-
-@register("shift")
-@dataclass(frozen=True, slots=True)
-class Shift(Schedule):
-    """See :func:`shift`."""
-
-    _positional = 1
-    _lengths = ("steps",)
-    _children = ("schedule",)
-    schedule: Schedule
-    steps: Length = 1
-
-    def _validate(self) -> None:
-        _schedule("shift", "schedule", self.schedule)
-        self._set("steps", check_length("shift", "steps", self.steps))
-
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.schedule._eval(np.maximum(t - float(self.steps), 0.0))  # type: ignore[arg-type]
-
-    def _duration(self) -> float | None:
-        inner = self.schedule._duration()
-        return None if inner is None else inner + self.steps  # type: ignore[operator]
-
-
-def shift(schedule: Schedule, *, steps: Length) -> Shift:
-    """Delay: ``v(t) = schedule(max(t - steps, 0))``, holding ``schedule(0)`` meanwhile.
-
-    >>> shift(linear(0.0, 1.0, steps=10), steps=5)(10)
-    0.5
-    """
-    return Shift(schedule, steps)
-
-
-@register("advance")
-@dataclass(frozen=True, slots=True)
-class Advance(Schedule):
-    """See :func:`advance`."""
-
-    _positional = 1
-    _lengths = ("steps",)
-    _children = ("schedule",)
-    schedule: Schedule
-    steps: Length = 1
-
-    def _validate(self) -> None:
-        _schedule("advance", "schedule", self.schedule)
-        self._set("steps", check_length("advance", "steps", self.steps))
-
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.schedule._eval(t + float(self.steps))  # type: ignore[arg-type]
-
-    def _duration(self) -> float | None:
-        inner = self.schedule._duration()
-        return None if inner is None else max(inner - self.steps, 0)  # type: ignore[operator]
-
-
-def advance(schedule: Schedule, *, steps: Length) -> Advance:
-    """Skip the first ``steps`` steps: ``v(t) = schedule(t + steps)``.
-
-    >>> advance(linear(0.0, 1.0, steps=10), steps=5)(0)
-    0.5
-    """
-    return Advance(schedule, steps)
-
-
-@register("stretch")
-@dataclass(frozen=True, slots=True)
-class Stretch(Schedule):
-    """See :func:`stretch`."""
-
-    _positional = 2
-    _children = ("schedule",)
-    schedule: Schedule
-    factor: float = 1.0
-    #: (inner duration, own duration) for an inner schedule that settles after a positive
-    #: duration, else None.
-    _ends: tuple[float, float] | None = field(init=False, repr=False, compare=False, default=None)
-
-    def _validate(self) -> None:
-        _schedule("stretch", "schedule", self.schedule)
-        self._set("factor", check.positive("stretch", "factor", self.factor))
-        inner = self.schedule._duration() if self.schedule.is_bound else None
-        if inner is not None and inner > 0:
-            end = inner * self.factor
-            # A length that is a whole number of steps up to rounding (rescale to 1000 steps
-            # of a 999-step schedule: 1000.0000000000001) is that number, so that a schedule
-            # joined after it starts on the step, not a rounding error later.
-            if abs(end - round(end)) <= 1e-12 * end:
-                end = float(round(end))
-            self._set("_ends", (float(inner), end))
-
-    def _eval(self, t: FloatArray) -> FloatArray:
-        if self._ends is None:  # never settles, or settled from the start
-            return self.schedule._eval(np.minimum(t, _MAX_STEP * self.factor) / self.factor)
-        # The inner schedule holds past its end: clamp there, and reach it exactly at t = end
-        # (t / factor may fall an ulp short, or overflow for a tiny factor).
-        inner, end = self._ends
-        return self.schedule._eval(np.minimum(t, end) / end * inner)
-
-    def _duration(self) -> float | None:
-        if self._ends is not None:
-            return self._ends[1]
-        inner = self.schedule._duration()
-        return None if inner is None else inner * self.factor
-
-
-def stretch(schedule: Schedule, factor: float) -> Stretch:
-    """Slow time by ``factor``: ``v(t) = schedule(t / factor)`` (``factor < 1`` speeds it up).
-
-    Raises:
-        ValueError: ``factor`` not > 0.
-
-    >>> stretch(linear(0.0, 1.0, steps=10), 2.0)(10)
-    0.5
-    """
-    return Stretch(schedule, factor)
-
-
-@register("repeat")
-@dataclass(frozen=True, slots=True)
-class Repeat(Schedule):
-    """See :func:`repeat`."""
-
-    _positional = 1
-    _children = ("schedule",)
-    schedule: Schedule
-    times: int | None = None
-
-    def _validate(self) -> None:
-        owner = "repeat"
-        _schedule(owner, "schedule", self.schedule)
-        if self.times is not None:
-            times = check_length(owner, "times", self.times)
-            if isinstance(times, str):
-                raise ScheduleValueError(
-                    f"{owner}: times must be a positive integer, got times={self.times!r}"
-                )
-            self._set("times", times)
-        if self.schedule.is_bound:
-            d = self.schedule._duration()
-            if d is None or d <= 0:
-                raise ScheduleValueError(
-                    f"{owner}: the schedule must have a positive duration to repeat, got "
-                    f"{self.schedule} with duration {d!r}"
-                )
-
-    def _eval(self, t: FloatArray) -> FloatArray:
-        period = float(self.schedule._duration())  # type: ignore[arg-type]
-        local = np.mod(t, period)
-        if self.times is not None:
-            local = np.where(t >= self.times * period, period, local)
-        return self.schedule._eval(local)
-
-    def _duration(self) -> float | None:
-        if self.times is None:
-            return None
-        return self.times * self.schedule._duration()  # type: ignore[operator]
-
-
-def repeat(schedule: Schedule, *, times: int | None = None) -> Repeat:
-    """Run ``schedule`` back to back: ``v(t) = schedule(t mod D)`` with ``D`` its duration.
-
-    With ``times`` it stops after ``times * D`` steps and holds the final value; without, it
-    repeats forever (no duration).
-
-    Raises:
-        ValueError: the schedule has no positive duration, ``times`` not a positive integer.
-
-    >>> repeat(linear(1.0, 0.0, steps=10), times=2)([5, 15, 25])
-    array([0.5, 0.5, 0. ])
-    """
-    return Repeat(schedule, times)
 
 
 def _wrap(s: Schedule, parent: type) -> str:

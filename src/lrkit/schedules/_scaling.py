@@ -9,8 +9,9 @@ from typing import Any
 
 from lrkit.schedules import _check as check
 from lrkit.schedules._base import Schedule
-from lrkit.schedules._combinators import Stretch, Warmup, scale, stretch
+from lrkit.schedules._combinators import Warmup, scale
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
+from lrkit.schedules._time import Stretch, stretch
 from lrkit.schedules._units import UNIT_RE, Length, check_length
 from lrkit.schedules._wsd import WSD
 

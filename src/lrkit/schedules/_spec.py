@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
 
-from lrkit.schedules import _anneal, _combinators, _cyclic, _decay, _one_cycle, _wsd
+from lrkit.schedules import _anneal, _combinators, _cyclic, _decay, _one_cycle, _time, _wsd
 from lrkit.schedules._base import Schedule, registry
 from lrkit.schedules._errors import ScheduleTypeError, SpecError
 
@@ -30,8 +30,8 @@ CONSTRUCTORS: dict[str, Callable[..., Schedule]] = {
         (_cyclic, ("cosine_restarts", "cyclic")),
         (_one_cycle, ("one_cycle", "one_cycle_momentum")),
         (_wsd, ("wsd",)),
-        (_combinators, ("warmup", "sequence", "product", "scale", "clip", "shift", "advance",
-                        "stretch", "repeat")),
+        (_combinators, ("warmup", "sequence", "product", "scale", "clip")),
+        (_time, ("shift", "advance", "stretch", "repeat")),
     )
     for name in names
 }  # fmt: skip

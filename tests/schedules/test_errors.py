@@ -253,6 +253,15 @@ def test_hostile_specs_raise_spec_error(spec: str, match: str) -> None:
         L.parse(spec)
 
 
+def test_an_error_in_a_long_spec_shows_a_window_around_it() -> None:
+    """A bad part deep in a long spec is underlined in a short excerpt, not a 100 kB message."""
+    spec = " >> ".join(["linear(1.0, 0.0, steps=2)"] * 1_500 + ["cosin(1.0, steps=3)"])
+    with pytest.raises(L.SpecError, match=r"unknown schedule 'cosin'") as info:
+        L.parse(spec)
+    assert len(str(info.value)) < 500
+    assert underlined(str(info.value)) == "cosin"
+
+
 def test_a_long_sequence_round_trips_through_text() -> None:
     """A sequence of 1,000 pieces prints as a ``>>`` chain that parses back (no recursion limit)."""
     s = L.sequence([L.linear(1.0, 0.0, steps=2), L.constant(0.5)] * 500)

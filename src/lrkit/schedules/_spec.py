@@ -148,8 +148,25 @@ def _clip(text: str, limit: int = 80) -> str:
 
 
 def _point(text: str, start: int, end: int, message: str) -> str:
+    """The message, the spec line and carets under ``text[start:end]``.
+
+    A long spec is cut to a window of about 160 characters around the offending part.
+    """
     end = max(end, start + 1)
-    return f"spec: {message}\n  {text}\n  {' ' * start}{'^' * (end - start)}"
+    lo, hi = 0, len(text)
+    if hi > _WINDOW:
+        lo = max(0, start - 40)
+        hi = min(hi, lo + _WINDOW)
+        end = min(end, hi)
+    left = "..." if lo > 0 else ""
+    right = "..." if hi < len(text) else ""
+    line = f"{left}{text[lo:hi]}{right}"
+    carets = f"{' ' * (len(left) + start - lo)}{'^' * (end - start)}"
+    return f"spec: {message}\n  {line}\n  {carets}"
+
+
+#: A spec longer than this is shown cut around the offending part in an error.
+_WINDOW = 160
 
 
 class _Evaluator:
@@ -213,7 +230,7 @@ class _Evaluator:
                         raise self.fail(node, "'*' needs schedules or numbers")
                     return out
                 if isinstance(left, (int, float)) and isinstance(right, (int, float)):
-                    return left * right
+                    return float(left) * float(right)  # (big ints would multiply slowly)
                 raise self.fail(node, "'*' needs schedules or numbers")
             if isinstance(node.op, ast.Div):
                 if all(isinstance(v, (int, float)) for v in (left, right)) and right != 0:

@@ -142,3 +142,12 @@ def test_write_comparison_self_contained(tmp_path):
     assert len(imgs) == 2
     assert base64.b64decode(imgs[0]) == (tmp_path / "training.png").read_bytes()
     assert "http" not in page and "<b>b</b>" in page
+
+
+def test_summary_names_stay_importable_from_report():
+    """summarise/recommend moved to tools.summary; report still exports the same objects."""
+    from lrkit.tools import summary
+
+    assert report.summarise is summary.summarise
+    assert report.recommend is summary.recommend
+    assert set(report.__all__) <= set(dir(report))

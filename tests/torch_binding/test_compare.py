@@ -140,3 +140,14 @@ def test_train_run_leaves_global_rng(task):
     state = torch.get_rng_state()
     train_run(task, builtin_schedule("constant", 0.05, 10), 3, 10)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_candidate_pickles_for_worker_processes():
+    """Candidate (now in _compare_runs) round-trips through pickle, as jobs > 1 needs."""
+    import pickle
+
+    from lrkit.torch import compare as mod
+
+    c = builtin_schedule("plateau", 0.1, 50)
+    assert pickle.loads(pickle.dumps(c)) == c
+    assert set(mod.__all__) <= set(dir(mod))

@@ -1,0 +1,117 @@
+"""Summaries of a schedule comparison: per-schedule aggregates over seeds (:func:`summarise`)
+and the recommendation with its reasoning (:func:`recommend`). Tables and files built from them
+live in :mod:`lrkit.tools.report`, which re-exports both names.
+
+numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def summarise(
+    runs: Sequence[Mapping[str, Any]], order: Sequence[str], target: float | None = None
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Aggregate run records by schedule, in ``order``.
+
+    Per schedule: the mean and sample standard deviation (``ddof=1``; 0 for one seed) of the
+    final validation loss over seeds that did not diverge, the number that diverged, the mean
+    final accuracy, the mean wall time, and the mean over seeds of the first validation step
+    whose loss is ``<= target`` (with how many seeds reached it). ``target`` defaults to the
+    median of the schedules' mean final losses (so about half of them reach it). Returns
+    ``(rows, target)``.
+    """
+    by: dict[str, list[Mapping[str, Any]]] = {n: [] for n in order}
+    for r in runs:
+        by.setdefault(r["schedule"], []).append(r)
+    rows: list[dict[str, Any]] = []
+    for name, rs in by.items():
+        finals = np.array([r["final_val_loss"] for r in rs], dtype=float)
+        ok = finals[np.isfinite(finals)]
+        accs = [r["final_acc"] for r in rs if r.get("final_acc") is not None]
+        rows.append(
+            {
+                "schedule": name,
+                "spec": rs[0]["spec"] if rs else "",
+                "seeds": len(rs),
+                "diverged": int(np.sum(~np.isfinite(finals))),
+                "val_loss_mean": float(ok.mean()) if ok.size else math.inf,
+                "val_loss_std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+                "acc_mean": float(np.mean(accs)) if accs else None,
+                "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])) if rs else 0.0,
+            }
+        )
+    means = [r["val_loss_mean"] for r in rows if math.isfinite(r["val_loss_mean"])]
+    if target is None and means:
+        target = float(np.median(means))
+    for row in rows:
+        hits = []
+        for r in by[row["schedule"]]:
+            steps = [
+                s
+                for s, v in zip(r["val"]["step"], r["val"]["loss"], strict=False)
+                if target is not None and v is not None and v <= target
+            ]
+            if steps:
+                hits.append(steps[0])
+        row["steps_to_target"] = float(np.mean(hits)) if hits else None
+        row["reached_target"] = len(hits)
+    return rows, target
+
+
+def recommend(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Pick the schedule with the lowest mean final validation loss; explain, naming the ones
+    within the seed spread (``|m_a - m_b| <= sqrt(s_a^2 + s_b^2)``) and the fastest to target.
+
+    Returns ``(name, reasoning)``; ``("", reason)`` when every schedule diverged.
+    """
+    ok = [r for r in rows if math.isfinite(r["val_loss_mean"])]
+    if not ok:
+        return "", "every schedule diverged: lower the peak rate (--peak) and compare again"
+    best = min(ok, key=lambda r: r["val_loss_mean"])
+    n = best["seeds"] - best["diverged"]
+    why = [
+        f"{best['schedule']} reached the lowest mean final validation loss, "
+        f"{_fmt(best['val_loss_mean'])} ± {_fmt(best['val_loss_std'], 2)} over {n} seed(s)."
+    ]
+    tied = [
+        r["schedule"]
+        for r in ok
+        if r is not best
+        and r["val_loss_mean"] - best["val_loss_mean"]
+        <= math.hypot(r["val_loss_std"], best["val_loss_std"])
+    ]
+    if tied:
+        why.append(
+            f"Within the seed spread of it: {', '.join(tied)}; the difference from them is not "
+            "significant at this budget (more seeds would tell)."
+        )
+    else:
+        second = sorted(ok, key=lambda r: r["val_loss_mean"])[1:2]
+        if second:
+            s = second[0]
+            gap = 100 * (s["val_loss_mean"] / best["val_loss_mean"] - 1)
+            why.append(
+                f"The runner-up, {s['schedule']}, is {gap:.1f}% worse, beyond the seed spread."
+            )
+    reached = [r for r in ok if r.get("steps_to_target") is not None]
+    if reached:
+        fast = min(reached, key=lambda r: r["steps_to_target"])
+        why.append(
+            f"Fastest to the target loss: {fast['schedule']} ({fast['steps_to_target']:.0f} steps)."
+        )
+    div = [r["schedule"] for r in rows if r["diverged"]]
+    if div:
+        why.append(f"Diverged in some seeds at this peak: {', '.join(div)}.")
+    return best["schedule"], " ".join(why)

@@ -1,0 +1,204 @@
+"""One training run of a schedule comparison: the candidate type, the run itself (same
+initialisation and data order for every schedule, from the seed), its resume key, and the
+executor that runs many of them in this process or in worker processes, writing each finished
+run atomically. The public names are re-exported by :mod:`lrkit.torch.compare`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lrkit.tools import report as _report
+from lrkit.torch.tasks import Task, load_task
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One schedule to compare: a name, its bound spec text and an optional plateau controller
+    (keyword arguments of :class:`lrkit.controllers.Plateau`, fed the validation loss)."""
+
+    name: str
+    spec: str
+    plateau: dict[str, Any] | None = None
+
+
+def run_key(task: str, cand: Candidate, seed: int, steps: int) -> str:
+    """A hash of everything that determines a run (used to resume safely)."""
+    blob = json.dumps([task, cand.name, cand.spec, cand.plateau, seed, steps], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _scheduler(opt: torch.optim.Optimizer, cand: Candidate, steps: int) -> Any:
+    from lrkit.torch import Scheduler
+
+    controllers = []
+    if cand.plateau is not None:
+        from lrkit.controllers import Plateau
+
+        controllers.append(Plateau(**cand.plateau))
+    return Scheduler(opt, lr=cand.spec, controllers=controllers, total_steps=steps)
+
+
+def train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, Any]:
+    """Train ``task``'s model from ``torch.manual_seed(seed)`` for ``steps`` updates under
+    ``cand``; returns the run record (curves, final validation loss/accuracy, wall time). The
+    caller's torch RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        return _train_run(task, cand, seed, steps)
+
+
+def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    model = task.model()
+    model.train()
+    opt = task.optimizer(model.parameters(), 1.0)
+    sched = _scheduler(opt, cand, steps)
+    batches = task.batches(seed)
+    every = int(task.eval_every or max(1, steps // 20))
+    lrs: list[float] = []
+    tr_steps: list[int] = []
+    tr_loss: list[float] = []
+    va_steps: list[int] = []
+    va_loss: list[float] = []
+    va_acc: list[float | None] = []
+    window: list[float] = []
+    diverged = False
+    for k in range(steps):
+        x, y = next(batches)
+        lrs.append(float(opt.param_groups[0]["lr"]))
+        loss = task.loss(model(x), y)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            diverged = True
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(value)
+        if (k + 1) % every == 0 or k + 1 == steps:
+            vl, acc = task.evaluate(model)
+            tr_steps.append(k + 1)
+            tr_loss.append(float(np.mean(window)))
+            window = []
+            va_steps.append(k + 1)
+            va_loss.append(vl)
+            va_acc.append(acc)
+            if not math.isfinite(vl):
+                diverged = True
+                break
+            if cand.plateau is not None:
+                sched.observe(vl)
+    final = va_loss[-1] if va_loss and not diverged else math.inf
+    return {
+        "schedule": cand.name,
+        "spec": cand.spec,
+        "plateau": cand.plateau,
+        "seed": seed,
+        "steps": steps,
+        "lr": lrs,
+        "train": {"step": tr_steps, "loss": tr_loss},
+        "val": {"step": va_steps, "loss": va_loss, "acc": va_acc},
+        "final_val_loss": final,
+        "final_acc": va_acc[-1] if va_acc and not diverged else None,
+        "diverged": diverged,
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def _worker(
+    task_ref: str, cand: Candidate, seed: int, steps: int, path: str, key: str
+) -> dict[str, Any]:
+    """Run one (schedule, seed) in a worker (one torch thread) and write it atomically."""
+    torch.set_num_threads(1)
+    if task_ref not in _TASKS:
+        _TASKS[task_ref] = load_task(task_ref)
+    rec = train_run(_TASKS[task_ref], cand, seed, steps)
+    rec["key"] = key
+    if path:
+        _report.write_json(path, rec)
+    return rec
+
+
+def load_run(path: Path | None, key: str) -> dict[str, Any] | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if rec.get("key") != key:
+        return None
+    if rec.get("final_val_loss") is None:
+        rec["final_val_loss"] = math.inf
+    return rec
+
+
+def execute_runs(
+    task: Task, ref: str | None, todo: list[Any], steps: int, jobs: int, bar: Any
+) -> list[dict[str, Any]]:
+    out = []
+    if jobs == 1 or len(todo) <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for cand, seed, key, path in todo:
+                rec = train_run(task, cand, seed, steps)
+                rec["key"] = key
+                if path is not None:
+                    _report.write_json(path, rec)
+                out.append(rec)
+                _tick(bar, rec)
+        finally:
+            torch.set_num_threads(threads)
+        return out
+    task_ref = ref if ref is not None else task.name  # compare() requires a name for jobs > 1
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_worker, task_ref, cand, seed, steps, str(path) if path else "", key)
+            for cand, seed, key, path in todo
+        ]
+        try:
+            for fut in cf.as_completed(futures):
+                rec = fut.result()
+                if rec.get("final_val_loss") is None:
+                    rec["final_val_loss"] = math.inf
+                out.append(rec)
+                _tick(bar, rec)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return out
+
+
+def progress_bar(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, initial=initial, desc="runs", unit="run")
+
+
+def _tick(bar: Any, rec: dict[str, Any]) -> None:
+    if bar is not None:
+        bar.set_postfix_str(f"{rec['schedule']} seed {rec['seed']}", refresh=False)
+        bar.update(1)

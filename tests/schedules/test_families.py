@@ -104,3 +104,11 @@ def test_exponential_with_end_is_end_exactly_from_its_duration() -> None:
         ):
             d = s.duration
             assert s(d) == s.end == s(d + 1.0) == s(d * 3.0 + 7.0), s
+
+
+def test_exponential_with_gamma_one_holds_start_whatever_the_end() -> None:
+    """gamma == 1 changes nothing per period: the value is start (was min(start, end), or end)."""
+    for end in (0.0, 0.5, 1.0, 2.0):
+        s = L.exponential(1.0, gamma=1.0, end=end)
+        assert s(np.array([0.0, 3.0, 1e9])).tolist() == [1.0, 1.0, 1.0]
+        assert s.duration == 0 and s.final_value == 1.0

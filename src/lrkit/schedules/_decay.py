@@ -182,6 +182,8 @@ class Exponential(Schedule):
         self._set("end", end)
 
     def _eval(self, t: FloatArray) -> FloatArray:
+        if self.gamma == 1:  # no change per period: end is never reached, start is held
+            return np.full(t.shape, self.start)
         p = t / float(self.every)  # type: ignore[arg-type]
         if self.staircase:
             p = np.floor(p)
@@ -233,7 +235,8 @@ def exponential(
         ValueError: ``start`` or ``gamma`` not > 0, ``gamma > 1`` without ``end``, ``end`` on the
             wrong side of ``start``.
 
-    Settles at ``end`` when one is given; otherwise decays forever (no duration).
+    Settles at ``end`` when one is given; otherwise decays forever (no duration). With
+    ``gamma == 1`` it holds ``start`` (``end`` is never reached).
 
     >>> exponential(1.0, gamma=0.5, every=10)(20)
     0.25

@@ -214,7 +214,10 @@ def _extend(children: st.SearchStrategy[Schedule]) -> st.SearchStrategy[Schedule
     positive = children.filter(lambda s: s.duration is not None and s.duration > 0)
     return st.one_of(
         st.builds(
-            lambda s, n, a, shape: lrkit.warmup(s, steps=n, start=a, shape=shape),
+            # An exponential ramp needs a first value > 0 (a WSD warmup starts at 0).
+            lambda s, n, a, shape: lrkit.warmup(
+                s, steps=n, start=a, shape=shape if s(0) > 0 else "linear"
+            ),
             children,
             lengths,
             values,

@@ -51,3 +51,63 @@ def test_compare_bad_seeds(tmp_path, capsys):
     """--seeds that is neither a count nor a list is an error."""
     assert main(["compare", "--peak", "0.1", "--seeds", "x", "-o", str(tmp_path)]) == 2
     assert "--seeds must be a count or a list" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
+    """Ctrl-C twice (SIGINT to the process group) during --jobs 2 exits, leaves no worker, and
+    the finished runs on disk are reused by --resume (it used to hang in the pool's shutdown)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rep"
+    argv = ["compare", "--peak", "0.1", "--schedules", "constant", "--seeds", "300"]
+    argv += ["-j", "2", "-o", str(out), "--no-progress"]
+    code = f"import sys; from lrkit.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "runs").glob("*.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)  # pressed again while it stops
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    for _ in range(100):  # the process group (workers, resource tracker) goes away
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("worker processes survived the interrupt")
+    files = sorted((out / "runs").glob("*.json"))
+    assert 0 < len(files) < 300
+    seeds = [json.loads(f.read_text())["seed"] for f in files]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    from lrkit.torch.compare import compare
+
+    comp = compare(
+        "digits",
+        schedules=["constant"],
+        seeds=seeds,
+        peak=0.1,
+        out=out,
+        resume=True,
+        progress=False,
+    )
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing retrained or rewritten
+    assert sorted(r["seed"] for r in comp.runs) == sorted(seeds)

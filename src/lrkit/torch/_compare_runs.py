@@ -6,11 +6,11 @@ run atomically. The public names are re-exported by :mod:`lrkit.torch.compare`.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
 import math
 import multiprocessing
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +152,9 @@ def load_run(path: Path | None, key: str) -> dict[str, Any] | None:
 def execute_runs(
     task: Task, ref: str | None, todo: list[Any], steps: int, jobs: int, bar: Any
 ) -> list[dict[str, Any]]:
+    """Run ``todo`` (``(candidate, seed, key, path)`` tuples) here (``jobs == 1``) or in ``jobs``
+    spawned worker processes; each finished run is written to its path atomically. On an error
+    or KeyboardInterrupt the workers are terminated and the exception propagates."""
     out = []
     if jobs == 1 or len(todo) <= 1:
         threads = torch.get_num_threads()
@@ -168,24 +171,35 @@ def execute_runs(
             torch.set_num_threads(threads)
         return out
     task_ref = ref if ref is not None else task.name  # compare() requires a name for jobs > 1
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_worker, task_ref, cand, seed, steps, str(path) if path else "", key)
-            for cand, seed, key, path in todo
-        ]
-        try:
-            for fut in cf.as_completed(futures):
-                rec = fut.result()
-                if rec.get("final_val_loss") is None:
-                    rec["final_val_loss"] = math.inf
-                out.append(rec)
-                _tick(bar, rec)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    args = [
+        (task_ref, cand, seed, steps, str(path) if path else "", key)
+        for cand, seed, key, path in todo
+    ]
+    # Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process should
+    # act on it, by terminating the pool (a ProcessPoolExecutor could hang in its shutdown here).
+    # Finished runs are already on disk (written atomically), so --resume picks up from there.
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint)
+    try:
+        for rec in pool.imap_unordered(_worker_args, args):
+            if rec.get("final_val_loss") is None:
+                rec["final_val_loss"] = math.inf
+            out.append(rec)
+            _tick(bar, rec)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return out
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_args(args: tuple[Any, ...]) -> dict[str, Any]:
+    return _worker(*args)
 
 
 def progress_bar(enabled: bool, total: int, initial: int) -> Any:

@@ -192,7 +192,7 @@ def main() -> None:
         any_fam = min(fams, key=lambda fam: runs.mean(name, fam, best[fam], sel))
         any_h = runs.values(name, any_fam, best[any_fam], held)
         met = 1 / 3 <= ratio <= 3 and math.isfinite(h["gap"]) and h["gap"] <= 3
-        sig = "-" if "p" not in h else ("yes" if h["p"] < 0.05 else "no") + f" (p={h['p']:.2f})"
+        sig = "-" if "p" not in h else ("yes" if h["p"] < 0.05 else "no") + f" (p={h['p']:.2g})"
         rows.append(
             [
                 name,

@@ -117,6 +117,10 @@ def test_compare_with_range_test_and_jobs(tmp_path):
     assert one.finder is not None and one.peak == one.finder["suggestion"] == two.peak
     assert (tmp_path / "a" / "finder.json").exists()
     assert [r["final_val_loss"] for r in one.runs] == [r["final_val_loss"] for r in two.runs]
+    # the peak refinement runs through the same executor: same runs, same refined peak
+    assert one.refined_peak == two.refined_peak
+    losses = [r["final_val_loss"] for r in one.refinement["runs"]]
+    assert losses == [r["final_val_loss"] for r in two.refinement["runs"]]
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "-o", "--out", default="lrkit-compare", help="report folder (default lrkit-compare)"
     )
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help=(
+            "skip the peak refinement (by default the recommended schedule is also trained at "
+            "peak/2 and peak*2, and one more step where that helps: 2-3 extra runs per seed)"
+        ),
+    )
+    p.add_argument(
+        "--refine-factor", type=float, default=2.0, help="refinement step factor (default 2)"
+    )
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=2,
+        help="most refinement steps from the peak in either direction (default 2)",
+    )
     p.add_argument("--resume", action="store_true", help="reuse finished runs in the folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -78,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         resume=args.resume,
         progress=not args.no_progress,
+        refine=not args.no_refine,
+        refine_factor=args.refine_factor,
+        refine_steps=args.refine_steps,
     )
     if comp.finder is not None:
         f = comp.finder
@@ -91,6 +111,19 @@ def run(args: argparse.Namespace) -> int:
     print(comp.table())
     print(f"\nrecommendation: {comp.recommendation or 'none'}")
     print(comp.reasoning)
+    if comp.recommendation:
+        from lrkit.tools.report import (
+            REFINEMENT_HEADER,
+            refinement_note,
+            refinement_rows,
+            text_table,
+        )
+
+        d = comp.to_dict()
+        if comp.refinement:
+            print("\n" + text_table(REFINEMENT_HEADER, refinement_rows(comp.refinement)))
+        print(f"\n{refinement_note(d)}")
+        print(f"use: {comp.recommended_spec}")
     html = comp.write(args.out)
     print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
     print(f"total {comp.wall_s:.1f} s")

@@ -21,9 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.tools.summary import _fmt, recommend, summarise
+from lrkit.tools.summary import (
+    REFINEMENT_HEADER,
+    _fmt,
+    recommend,
+    refinement_note,
+    refinement_rows,
+    summarise,
+)
 
 __all__ = [
+    "REFINEMENT_HEADER",
     "SUMMARY_HEADER",
     "atomic_write",
     "embed_png",
@@ -34,6 +42,8 @@ __all__ = [
     "plot_schedules",
     "plot_training",
     "recommend",
+    "refinement_note",
+    "refinement_rows",
     "summarise",
     "summary_rows",
     "summary_table",
@@ -311,6 +321,18 @@ def _mean_curves(
     return out
 
 
+_RUN_COLUMNS = (
+    "schedule",
+    "seed",
+    "steps",
+    "final_val_loss",
+    "final_acc",
+    "diverged",
+    "wall_s",
+    "spec",
+)
+
+
 def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) -> Path:
     """Write a comparison's report folder: ``schedules.png``, ``training.png``,
     ``range_test.png`` (when the range test ran), ``results.json`` (everything), ``runs.csv``
@@ -334,31 +356,15 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
     for f in figs:
         plt.close(f)
     write_json(out / "results.json", comp)
-    write_csv(
-        out / "runs.csv",
-        [
-            {
-                k: r[k]
-                for k in (
-                    "schedule",
-                    "seed",
-                    "steps",
-                    "final_val_loss",
-                    "final_acc",
-                    "diverged",
-                    "wall_s",
-                    "spec",
-                )
-            }
-            for r in runs
-        ],
-    )
+    write_csv(out / "runs.csv", [{k: r[k] for k in _RUN_COLUMNS} for r in runs])
     write_csv(out / "summary.csv", comp["summary"])
     sections = [
         (
             "Recommendation",
             f"<p><b>{html.escape(comp['recommendation'] or 'none')}</b></p>"
-            f"<p>{html.escape(comp['reasoning'])}</p>",
+            f"<p>{html.escape(comp['reasoning'])}</p>"
+            f"<p>{html.escape(refinement_note(comp))}.</p>"
+            f"<pre>{html.escape(comp.get('recommended_spec') or '')}</pre>",
         ),
         (
             "Results",
@@ -380,6 +386,14 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
             ),
         ),
     ]
+    if comp.get("refinement"):
+        body = html_table(REFINEMENT_HEADER, refinement_rows(comp["refinement"]))
+        body += (
+            "<p>The recommendation is made at the common peak; the refinement then trains only "
+            "the recommended family at factor steps from it (same seeds, budget and "
+            "initialisation) and keeps the rate with the lowest mean final validation loss.</p>"
+        )
+        sections.insert(2, ("Peak refinement", body))
     if comp.get("finder"):
         f = comp["finder"]
         alts = ", ".join(f"{k} {v:.3g}" for k, v in f["alternatives"].items())

@@ -14,6 +14,7 @@ Each rule is a small pure function of the rates and the smoothed losses, as in f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -251,3 +252,102 @@ def _curve_raw(
     if not (np.all(np.isfinite(r)) and np.all(r > 0)):
         raise ValueError(f"{owner}: rates must be finite and > 0")
     return r, y
+
+
+# ---------------------------------------------------------------------------- peak refinement
+@dataclass(frozen=True)
+class Refinement:
+    """The outcome of :func:`refine_peak`: the starting and refined peaks, and every rate tried
+    with its loss (``trials``, ascending rate, the start included)."""
+
+    peak: float
+    refined: float
+    factor: float
+    max_steps: int
+    trials: tuple[tuple[float, float], ...]
+
+    @property
+    def steps(self) -> int:
+        """Signed number of factor steps from ``peak`` to ``refined`` (``+1``: one step up)."""
+        return round(math.log(self.refined / self.peak) / math.log(self.factor))
+
+
+def refine_peak(
+    peak: float,
+    loss_at_peak: float,
+    losses_at: Callable[[list[float]], Sequence[float]],
+    *,
+    factor: float = 2.0,
+    max_steps: int = 2,
+) -> Refinement:
+    """Tune a peak rate by factor steps: try ``peak / factor`` and ``peak * factor``; if the
+    better of the two has a strictly lower loss than ``peak``, keep stepping in that direction
+    while the loss keeps falling, at most ``max_steps`` steps from ``peak``.
+
+    The rates tried are ``peak * factor**k`` for integer ``k`` with ``|k| <= max_steps``, so the
+    result lies in ``[peak / factor**max_steps, peak * factor**max_steps]`` and ``losses_at`` is
+    asked about at most ``max_steps + 1`` rates: the first call with the two neighbours (so they
+    can be evaluated in parallel), each further call with one rate. A non-finite loss (a run
+    that diverged) counts as worse than any finite one; on an exact tie between the two
+    neighbours the lower rate is preferred. This is the practitioner's "try a factor of 2 around
+    the range test's suggestion", made bounded and reproducible.
+
+    Args:
+        peak: the starting rate (e.g. the range test's suggestion), finite and > 0.
+        loss_at_peak: the loss already measured at ``peak``.
+        losses_at: called with a list of rates, returns their losses in the same order.
+        factor: the step between rates tried, > 1.
+        max_steps: the most factor steps from ``peak`` in either direction, >= 1.
+
+    Raises:
+        ValueError: a bad ``peak``, ``factor`` or ``max_steps``, or ``losses_at`` returning the
+            wrong number of losses.
+
+    >>> r = refine_peak(0.1, 1.0, lambda rates: [abs(math.log2(x / 0.35)) for x in rates])
+    >>> round(r.refined, 3), r.steps, len(r.trials)
+    (0.4, 2, 4)
+    >>> refine_peak(0.1, 0.0, lambda rates: [1.0 for _ in rates]).refined
+    0.1
+    """
+    ok = isinstance(peak, Real) and not isinstance(peak, bool) and 0 < float(peak) < math.inf
+    if not ok:
+        raise ValueError(f"refine_peak: peak must be a finite number > 0, got peak={peak!r}")
+    f_ok = (
+        isinstance(factor, Real) and not isinstance(factor, bool) and 1 < float(factor) < math.inf
+    )
+    if not f_ok:
+        raise ValueError(f"refine_peak: factor must be a finite number > 1, got factor={factor!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(
+            f"refine_peak: max_steps must be an integer >= 1, got max_steps={max_steps!r}"
+        )
+    peak, factor = float(peak), float(factor)
+
+    def rate(k: int) -> float:
+        return peak * factor**k
+
+    def key(v: float) -> float:
+        v = float(v)
+        return v if math.isfinite(v) else math.inf
+
+    def ask(ks: list[int]) -> None:
+        got = list(losses_at([rate(k) for k in ks]))
+        if len(got) != len(ks):
+            raise ValueError(
+                f"refine_peak: losses_at returned {len(got)} losses for {len(ks)} rates"
+            )
+        loss.update({k: key(v) for k, v in zip(ks, got, strict=True)})
+
+    loss = {0: key(loss_at_peak)}
+    ask([-1, 1])
+    best = min((-1, 1), key=lambda k: (loss[k], k))
+    if not loss[best] < loss[0]:
+        best = 0
+    while best != 0 and abs(best) < max_steps:
+        nxt = best + (1 if best > 0 else -1)
+        ask([nxt])
+        if not loss[nxt] < loss[best]:
+            break
+        best = nxt
+    trials = tuple((rate(k), loss[k]) for k in sorted(loss))
+    return Refinement(peak, rate(best), factor, max_steps, trials)

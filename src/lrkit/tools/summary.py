@@ -115,3 +115,50 @@ def recommend(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     if div:
         why.append(f"Diverged in some seeds at this peak: {', '.join(div)}.")
     return best["schedule"], " ".join(why)
+
+
+REFINEMENT_HEADER = ("peak", "x range-test peak", "val loss", "")
+
+
+def refinement_rows(ref: Mapping[str, Any]) -> list[list[str]]:
+    """A peak refinement's trials as table cells: the rate, its ratio to the common peak, the
+    mean ± std final validation loss (``diverged`` when a seed did) and a mark on the chosen
+    rate and on the common one."""
+    out = []
+    for t in ref["trials"]:
+        m = t["val_loss_mean"]
+        loss = (
+            f"{m:.4f} ± {t['val_loss_std']:.4f}"
+            if m is not None and math.isfinite(m)
+            else (f"diverged ({t['diverged']}/{t['seeds']})")
+        )
+        mark = [
+            s
+            for s, r in (("common peak", ref["peak"]), ("refined", ref["refined_peak"]))
+            if t["peak"] == r
+        ]
+        out.append([f"{t['peak']:.3g}", f"{t['ratio']:.3g}", loss, ", ".join(mark)])
+    return out
+
+
+def refinement_note(comp: Mapping[str, Any]) -> str:
+    """One line on the peak: where it came from and what the refinement made of it, e.g.
+    ``peak: 0.12 from the range test, refined to 0.24 for wsd (...)``."""
+    origin = "from the range test" if comp.get("finder") else "given"
+    ref = comp.get("refinement")
+    head = f"peak: {comp['peak']:.3g} {origin}"
+    if not ref:
+        return head + " (not refined)"
+    by = {t["peak"]: t for t in ref["trials"]}
+    tried = ", ".join(f"{t['peak']:.3g}" for t in ref["trials"] if t["peak"] != ref["peak"])
+    at_peak = _fmt(by[ref["peak"]]["val_loss_mean"])
+    if ref["refined_peak"] == ref["peak"]:
+        return (
+            f"{head}, kept after refinement for {ref['schedule']} (tried {tried}: none beat its "
+            f"mean final validation loss {at_peak})"
+        )
+    return (
+        f"{head}, refined to {ref['refined_peak']:.3g} for {ref['schedule']} (mean final "
+        f"validation loss {at_peak} -> {_fmt(by[ref['refined_peak']]['val_loss_mean'])}; "
+        f"tried {tried}; factor {ref['factor']:g}, at most {ref['max_steps']} steps)"
+    )

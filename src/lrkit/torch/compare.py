@@ -4,7 +4,8 @@ equal step budget, several seeds (the engine behind ``lrkit compare``).
 A comparison finds the peak rate with the range test (:func:`lrkit.torch.finder.find_lr`) unless
 one is given, builds the candidate schedules at that peak, trains one run per (schedule, seed)
 — in this process or in ``jobs`` worker processes — and writes each finished run atomically to
-``<out>/runs/`` so an interrupted comparison resumes without redoing them.
+``<out>/runs/`` so an interrupted comparison resumes without redoing them. Then, unless told
+not to, it refines the recommended family's peak by factor steps (:mod:`._compare_refine`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 import lrkit
 from lrkit.tools import report as _report
+from lrkit.torch._compare_refine import refine as _refine
 from lrkit.torch._compare_runs import (
     Candidate,
     execute_runs,
@@ -145,6 +147,25 @@ class Comparison:
     reasoning: str = ""
     target: float | None = None
     wall_s: float = 0.0
+    refinement: dict[str, Any] | None = None
+
+    @property
+    def refined_peak(self) -> float:
+        """The recommended family's refined peak (the common peak when not refined)."""
+        return self.refinement["refined_peak"] if self.refinement else self.peak
+
+    @property
+    def recommended_spec(self) -> str:
+        """The recommended schedule's spec at the refined peak ("" when none); a plateau
+        candidate's controller is named after it."""
+        if self.refinement:
+            spec, plateau = self.refinement["spec"], self.refinement["plateau"]
+        else:
+            c = next((c for c in self.candidates if c.name == self.recommendation), None)
+            if c is None:
+                return ""
+            spec, plateau = c.spec, c.plateau
+        return spec + (f" + Plateau({_kwargs(plateau)})" if plateau else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-ready data (what the report is written from)."""
@@ -160,6 +181,9 @@ class Comparison:
             "summary": self.summary,
             "recommendation": self.recommendation,
             "reasoning": self.reasoning,
+            "refined_peak": self.refined_peak,
+            "recommended_spec": self.recommended_spec,
+            "refinement": self.refinement,
             "target": self.target,
             "wall_s": self.wall_s,
             "runs": self.runs,
@@ -172,6 +196,10 @@ class Comparison:
     def write(self, folder: str | Path) -> Path:
         """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
         return _report.write_comparison(self.to_dict(), folder)
+
+
+def _kwargs(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
 def _slug(name: str) -> str:
@@ -192,6 +220,9 @@ def compare(
     resume: bool = False,
     progress: bool = True,
     finder_steps: int = 100,
+    refine: bool = True,
+    refine_factor: float = 2.0,
+    refine_steps: int = 2,
 ) -> Comparison:
     """Compare schedules on ``task`` and recommend one.
 
@@ -207,10 +238,20 @@ def compare(
         jobs: worker processes (1: in this process).
         out: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
         resume: reuse the finished runs (and range test) found in ``out`` with the same settings.
+        refine: after the comparison, tune the recommended family's peak: train it at
+            ``peak / refine_factor`` and ``peak * refine_factor`` (same seeds, budget and
+            initialisation) and, while the mean final validation loss keeps falling, step on in
+            that direction, at most ``refine_steps`` steps from the peak
+            (:func:`lrkit.tools.suggest.refine_peak`). The recommendation itself is made at the
+            common peak and does not change; only its peak does (:attr:`Comparison.refined_peak`,
+            :attr:`Comparison.recommended_spec`). Cost: ``refine_steps + 1`` extra rates at most
+            (3 by default), each over every seed; 2 when the peak is already the best of three.
+        refine_factor: the factor between rates tried, > 1.
+        refine_steps: the most factor steps from the peak, >= 1.
 
     Raises:
-        ValueError: bad seeds/steps/jobs/peak, ``resume`` without ``out``, ``jobs > 1`` with a
-            Task object, unknown schedules or bad specs.
+        ValueError: bad seeds/steps/jobs/peak/refine settings, ``resume`` without ``out``,
+            ``jobs > 1`` with a Task object, unknown schedules or bad specs.
     """
     t0 = time.perf_counter()
     ref = task if isinstance(task, str) else None
@@ -238,6 +279,15 @@ def compare(
         raise ValueError("compare: resume=True needs out= (the report folder)")
     if peak is not None and not (isinstance(peak, (int, float)) and 0 < peak < math.inf):
         raise ValueError(f"compare: peak must be a finite number > 0, got peak={peak!r}")
+    ok = isinstance(refine_factor, (int, float)) and not isinstance(refine_factor, bool)
+    if not (ok and 1 < refine_factor < math.inf):
+        raise ValueError(
+            f"compare: refine_factor must be a finite number > 1, got refine_factor={refine_factor!r}"
+        )
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 1:
+        raise ValueError(
+            f"compare: refine_steps must be an integer >= 1, got refine_steps={refine_steps!r}"
+        )
     folder = Path(out) if out is not None else None
 
     finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
@@ -257,16 +307,40 @@ def compare(
     bar = progress_bar(progress, len(cands) * len(seed_list), len(runs))
     try:
         runs += execute_runs(the_task, ref, todo, n_steps, jobs, bar)
+        order = {
+            (c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)
+        }
+        runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
+        summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
+        rec, why = _report.recommend(summary)
+        refined = None
+        if refine and rec:
+            item = (list(schedules) if schedules else list(DEFAULT_SCHEDULES))[
+                [c.name for c in cands].index(rec)
+            ]
+            refined = _refine(
+                the_task,
+                ref,
+                name,
+                lambda rate: candidates([item], rate, n_steps)[0],
+                the_peak,
+                [r for r in runs if r["schedule"] == rec],
+                seed_list,
+                n_steps,
+                factor=float(refine_factor),
+                max_steps=refine_steps,
+                jobs=jobs,
+                folder=folder,
+                resume=resume,
+                bar=bar,
+            )
     finally:
         if bar is not None:
             bar.close()
-    order = {(c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)}
-    runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
-    summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
-    rec, why = _report.recommend(summary)
     comp = Comparison(
         name, the_peak, n_steps, seed_list, cands, runs, finder, summary, rec, why, tgt
     )
+    comp.refinement = refined
     comp.wall_s = time.perf_counter() - t0
     return comp
 

@@ -1,0 +1,124 @@
+"""Peak refinement for a schedule comparison: after the candidates have been compared at the
+common peak, the recommended family is trained at ``peak / factor`` and ``peak * factor`` (and,
+while the loss keeps falling, one more step in that direction, at most ``max_steps`` steps) with
+the same seeds, budget and initialisation; the rule is :func:`lrkit.tools.suggest.refine_peak`.
+Each run is written atomically to ``<out>/runs/refine/`` so that ``resume`` reuses it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrkit.tools.suggest import refine_peak
+from lrkit.torch._compare_runs import Candidate, execute_runs, load_run, run_key
+from lrkit.torch.tasks import Task
+
+
+def strict_mean(runs: Sequence[dict[str, Any]]) -> float:
+    """The mean final validation loss over the runs; inf when any of them diverged (a rate at
+    which one seed of three blows up is not a rate to recommend)."""
+    v = np.array([r["final_val_loss"] for r in runs], dtype=float)
+    return float(v.mean()) if v.size and np.all(np.isfinite(v)) else math.inf
+
+
+def _trial(rate: float, peak: float, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    v = np.array([r["final_val_loss"] for r in runs], dtype=float)
+    ok = v[np.isfinite(v)]
+    return {
+        "peak": rate,
+        "ratio": rate / peak,
+        "val_loss_mean": strict_mean(runs),
+        "val_loss_std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+        "diverged": int(np.sum(~np.isfinite(v))),
+        "seeds": len(runs),
+        "spec": runs[0]["spec"] if runs else "",
+    }
+
+
+def refine(
+    task: Task,
+    ref: str | None,
+    name: str,
+    cand_at: Callable[[float], Candidate],
+    peak: float,
+    at_peak: Sequence[dict[str, Any]],
+    seeds: list[int],
+    steps: int,
+    *,
+    factor: float,
+    max_steps: int,
+    jobs: int,
+    folder: Path | None,
+    resume: bool,
+    bar: Any,
+) -> dict[str, Any]:
+    """Refine the recommended family's peak; returns the JSON-ready record: the family, the
+    factor and step bound, the range-test (common) peak and the refined one, one trial per rate
+    tried (mean ± std final validation loss over ``seeds``, the common peak included) and the
+    refinement's runs. ``cand_at(rate)`` builds the family's candidate at a rate; ``at_peak``
+    are its runs at ``peak``."""
+    runs: list[dict[str, Any]] = []
+    trials = [_trial(peak, peak, at_peak)]
+
+    def losses_at(rates: list[float]) -> list[float]:
+        todo, got = [], {}
+        for rate in rates:
+            cand = cand_at(rate)
+            for seed in seeds:
+                key = run_key(name, cand, seed, steps)
+                path = (
+                    folder / "runs" / "refine" / f"{_file(cand.name)}-{rate:.6g}-seed{seed}.json"
+                    if folder is not None
+                    else None
+                )
+                done = load_run(path, key) if resume else None
+                if done is None:
+                    todo.append((cand, seed, key, path))
+                else:
+                    got[(cand.spec, seed)] = done
+                    _advance(bar, 1, 1)
+        _advance(bar, len(todo), 0)
+        for rec in execute_runs(task, ref, todo, steps, jobs, bar):
+            got[(rec["spec"], rec["seed"])] = rec
+        out = []
+        for rate in rates:
+            spec = cand_at(rate).spec
+            rs = [got[(spec, s)] for s in seeds]
+            runs.extend(rs)
+            trials.append(_trial(rate, peak, rs))
+            out.append(trials[-1]["val_loss_mean"])
+        return out
+
+    res = refine_peak(peak, strict_mean(at_peak), losses_at, factor=factor, max_steps=max_steps)
+    best = cand_at(res.refined)
+    return {
+        "schedule": best.name,
+        "factor": res.factor,
+        "max_steps": res.max_steps,
+        "peak": peak,
+        "refined_peak": res.refined,
+        "steps": res.steps,
+        "spec": best.spec,
+        "plateau": best.plateau,
+        "trials": sorted(trials, key=lambda t: t["peak"]),
+        "runs": runs,
+    }
+
+
+def _file(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40] or "spec"
+
+
+def _advance(bar: Any, total: int, done: int) -> None:
+    """Grow the progress bar by ``total`` runs, ``done`` of which are already finished."""
+    if bar is not None and total:
+        bar.total += total
+        if done:
+            bar.update(done)
+        bar.refresh()

@@ -1,0 +1,50 @@
+"""``lrkit compare`` peak refinement on the command line: printed, saved, and --no-refine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lrkit.cli import main
+
+ARGV = ["compare", "--steps", "20", "--seeds", "0,1", "--peak", "0.05", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_refined_peak_printed_and_saved(tmp_path, capsys):
+    """The peak line names the given and the refined peak; the printed spec uses the latter."""
+    out = tmp_path / "rep"
+    assert main([*ARGV, "--schedules", "constant,cosine", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    res = json.loads((out / "results.json").read_text())
+    ref = res["refinement"]
+    assert ref["schedule"] == res["recommendation"] and ref["factor"] == 2.0
+    line = next(x for x in text.splitlines() if x.startswith("peak: 0.05 given"))
+    if ref["refined_peak"] != 0.05:
+        assert f"refined to {ref['refined_peak']:.3g} for {ref['schedule']}" in line
+    else:
+        assert "kept after refinement" in line
+    assert f"use: {res['recommended_spec']}" in text and ref["spec"] in res["recommended_spec"]
+    assert "x range-test peak" in text and "common peak" in text
+
+
+def test_no_refine_and_refine_options(tmp_path, capsys):
+    """--no-refine runs no refinement; --refine-steps/--refine-factor reach compare."""
+    out = tmp_path / "a"
+    assert main([*ARGV, "--schedules", "cosine", "--no-refine", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "peak: 0.05 given (not refined)" in text and "use: cosine(0.05" in text
+    assert json.loads((out / "results.json").read_text())["refinement"] is None
+    assert not (out / "runs" / "refine").exists()
+    b = tmp_path / "b"
+    argv = [*ARGV, "--schedules", "cosine", "--refine-steps", "1", "--refine-factor", "4", "-o"]
+    assert main([*argv, str(b)]) == 0
+    ref = json.loads((b / "results.json").read_text())["refinement"]
+    assert [t["peak"] for t in ref["trials"]] == [0.0125, 0.05, 0.2]
+
+
+def test_bad_refine_factor(tmp_path, capsys):
+    """A refine factor <= 1 exits with code 2 before training."""
+    assert main([*ARGV, "--refine-factor", "1", "-o", str(tmp_path)]) == 2
+    assert "refine_factor must be a finite number > 1" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""compare's peak refinement on real (tiny) digits training: record, bounds, resume, opt-out."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from lrkit.torch.compare import builtin_schedule, compare, train_run
+from lrkit.torch.tasks import load_task
+
+KW = dict(schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.slow
+def test_refinement_runs_within_bounds_and_is_in_the_json(tmp_path):
+    """The recommended family is retrained at factor steps (bounded), the losses recorded are
+    those of real runs at those rates, and the refined peak is the best trial, in the JSON."""
+    comp = compare("digits", out=tmp_path, refine_steps=2, **KW)
+    ref = comp.refinement
+    assert ref is not None and ref["schedule"] == comp.recommendation
+    rates = [t["peak"] for t in ref["trials"]]
+    ks = [round(math.log2(r / 0.05)) for r in rates]
+    assert rates == pytest.approx([0.05 * 2.0**k for k in ks], rel=1e-12)
+    assert 0 in ks and -1 in ks and 1 in ks and all(abs(k) <= 2 for k in ks)
+    assert len(ks) in (3, 4) and len(ref["runs"]) == 2 * (len(ks) - 1)
+    best = min(ref["trials"], key=lambda t: t["val_loss_mean"])
+    assert comp.refined_peak == best["peak"] == ref["refined_peak"]
+    assert f"{comp.refined_peak!r}" in comp.recommended_spec or comp.refined_peak == 0.05
+    # one refinement run recomputed from scratch: same family, rate, seed -> same loss
+    run = ref["runs"][0]
+    rate = next(t["peak"] for t in ref["trials"] if t["spec"] == run["spec"])
+    again = train_run(
+        load_task("digits"), builtin_schedule(ref["schedule"], rate, 20), run["seed"], 20
+    )
+    assert again["final_val_loss"] == run["final_val_loss"]
+    comp.write(tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["refined_peak"] == comp.refined_peak and saved["peak"] == 0.05
+    assert len(saved["refinement"]["trials"]) == len(ks)
+    assert "Peak refinement" in (tmp_path / "report.html").read_text()
+    # refinement runs live apart from the comparison's runs
+    assert len(comp.runs) == 4 and len(list((tmp_path / "runs").glob("*.json"))) == 4
+    assert len(list((tmp_path / "runs" / "refine").glob("*.json"))) == len(ref["runs"])
+
+
+def test_one_step_bound(tmp_path):
+    """refine_steps=1 tries only the two neighbours."""
+    comp = compare("digits", refine_steps=1, refine_factor=3.0, **KW)
+    assert [t["ratio"] for t in comp.refinement["trials"]] == pytest.approx([1 / 3, 1.0, 3.0])
+    assert len(comp.refinement["runs"]) == 4
+
+
+def test_resume_does_not_redo_refinement_runs(tmp_path):
+    """On resume every refinement run is read back from disk: files untouched, same records."""
+    first = compare("digits", out=tmp_path, **KW)
+    files = sorted((tmp_path / "runs" / "refine").glob("*.json"))
+    stamp = {f.name: f.stat().st_mtime_ns for f in files}
+    second = compare("digits", out=tmp_path, resume=True, **KW)
+    assert {f.name: f.stat().st_mtime_ns for f in files} == stamp
+    # wall times would differ if any run had been redone
+    assert [r["wall_s"] for r in second.refinement["runs"]] == [
+        r["wall_s"] for r in first.refinement["runs"]
+    ]
+    assert second.refined_peak == first.refined_peak
+
+
+def test_no_refine_skips_it(tmp_path):
+    """refine=False trains only the candidates; the spec is at the common peak."""
+    comp = compare("digits", out=tmp_path, refine=False, **{**KW, "seeds": 1})
+    assert comp.refinement is None and comp.refined_peak == 0.05
+    assert not (tmp_path / "runs" / "refine").exists()
+    assert "0.05" in comp.recommended_spec
+    assert comp.to_dict()["refinement"] is None
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"refine_factor": 1.0}, "compare: refine_factor must be a finite number > 1"),
+        ({"refine_steps": 0}, "compare: refine_steps must be an integer >= 1, got refine_steps=0"),
+    ],
+)
+def test_refine_settings_validated_before_training(kw, match):
+    """Bad refinement settings fail before the range test or any run."""
+    with pytest.raises(ValueError, match=match):
+        compare("digits", peak=0.1, **kw)

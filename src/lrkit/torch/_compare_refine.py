@@ -53,7 +53,7 @@ def refine(
     *,
     factor: float,
     max_steps: int,
-    jobs: int,
+    pool: Any,
     folder: Path | None,
     resume: bool,
     bar: Any,
@@ -84,7 +84,7 @@ def refine(
                     got[(cand.spec, seed)] = done
                     _advance(bar, 1, 1)
         _advance(bar, len(todo), 0)
-        for rec in execute_runs(task, ref, todo, steps, jobs, bar):
+        for rec in execute_runs(task, ref, todo, steps, pool, bar):
             got[(rec["spec"], rec["seed"])] = rec
         out = []
         for rate in rates:

@@ -6,12 +6,14 @@ run atomically. The public names are re-exported by :mod:`lrkit.torch.compare`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import multiprocessing
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,14 +151,36 @@ def load_run(path: Path | None, key: str) -> dict[str, Any] | None:
     return rec
 
 
+@contextlib.contextmanager
+def worker_pool(jobs: int) -> Iterator[Any]:
+    """One pool of ``jobs`` spawned worker processes for a whole comparison (None for 1 job).
+
+    Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process should
+    act on it, by terminating the pool (a ProcessPoolExecutor could hang in its shutdown here).
+    Finished runs are already on disk (written atomically), so --resume picks up from there.
+    """
+    if jobs == 1:
+        yield None
+        return
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint)
+    try:
+        yield pool
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
 def execute_runs(
-    task: Task, ref: str | None, todo: list[Any], steps: int, jobs: int, bar: Any
+    task: Task, ref: str | None, todo: list[Any], steps: int, pool: Any, bar: Any
 ) -> list[dict[str, Any]]:
-    """Run ``todo`` (``(candidate, seed, key, path)`` tuples) here (``jobs == 1``) or in ``jobs``
-    spawned worker processes; each finished run is written to its path atomically. On an error
-    or KeyboardInterrupt the workers are terminated and the exception propagates."""
+    """Run ``todo`` (``(candidate, seed, key, path)`` tuples) here (``pool`` None) or in the
+    worker processes of ``pool`` (from :func:`worker_pool`); each finished run is written to its
+    path atomically. Exceptions propagate (the pool's context terminates the workers)."""
     out = []
-    if jobs == 1 or len(todo) <= 1:
+    if pool is None or len(todo) <= 1:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -175,22 +199,11 @@ def execute_runs(
         (task_ref, cand, seed, steps, str(path) if path else "", key)
         for cand, seed, key, path in todo
     ]
-    # Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process should
-    # act on it, by terminating the pool (a ProcessPoolExecutor could hang in its shutdown here).
-    # Finished runs are already on disk (written atomically), so --resume picks up from there.
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint)
-    try:
-        for rec in pool.imap_unordered(_worker_args, args):
-            if rec.get("final_val_loss") is None:
-                rec["final_val_loss"] = math.inf
-            out.append(rec)
-            _tick(bar, rec)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    for rec in pool.imap_unordered(_worker_args, args):
+        if rec.get("final_val_loss") is None:
+            rec["final_val_loss"] = math.inf
+        out.append(rec)
+        _tick(bar, rec)
     return out
 
 

@@ -33,6 +33,7 @@ from lrkit.torch._compare_runs import (
     progress_bar,
     run_key,
     train_run,
+    worker_pool,
 )
 from lrkit.torch.tasks import Task, load_task
 
@@ -306,34 +307,37 @@ def compare(
                 todo.append((cand, seed, key, path))
     bar = progress_bar(progress, len(cands) * len(seed_list), len(runs))
     try:
-        runs += execute_runs(the_task, ref, todo, n_steps, jobs, bar)
-        order = {
-            (c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)
-        }
-        runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
-        summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
-        rec, why = _report.recommend(summary)
-        refined = None
-        if refine and rec:
-            item = (list(schedules) if schedules else list(DEFAULT_SCHEDULES))[
-                [c.name for c in cands].index(rec)
-            ]
-            refined = _refine(
-                the_task,
-                ref,
-                name,
-                lambda rate: candidates([item], rate, n_steps)[0],
-                the_peak,
-                [r for r in runs if r["schedule"] == rec],
-                seed_list,
-                n_steps,
-                factor=float(refine_factor),
-                max_steps=refine_steps,
-                jobs=jobs,
-                folder=folder,
-                resume=resume,
-                bar=bar,
-            )
+        # One pool of workers serves the comparison and the refinement (a pool per batch
+        # would pay the worker start-up again for each refinement step).
+        with worker_pool(jobs) as pool:
+            runs += execute_runs(the_task, ref, todo, n_steps, pool, bar)
+            order = {
+                (c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)
+            }
+            runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
+            summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
+            rec, why = _report.recommend(summary)
+            refined = None
+            if refine and rec:
+                item = (list(schedules) if schedules else list(DEFAULT_SCHEDULES))[
+                    [c.name for c in cands].index(rec)
+                ]
+                refined = _refine(
+                    the_task,
+                    ref,
+                    name,
+                    lambda rate: candidates([item], rate, n_steps)[0],
+                    the_peak,
+                    [r for r in runs if r["schedule"] == rec],
+                    seed_list,
+                    n_steps,
+                    factor=float(refine_factor),
+                    max_steps=refine_steps,
+                    pool=pool,
+                    folder=folder,
+                    resume=resume,
+                    bar=bar,
+                )
     finally:
         if bar is not None:
             bar.close()

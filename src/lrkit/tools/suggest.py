@@ -34,19 +34,26 @@ def _beta(owner: str, beta: object) -> float:
 
 
 def _curve(
-    owner: str, rates: npt.ArrayLike, losses: npt.ArrayLike
+    owner: str,
+    rates: npt.ArrayLike,
+    losses: npt.ArrayLike,
+    *,
+    min_points: int = 2,
+    finite_losses: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
+    """Rates and losses as equal-length float arrays, validated; with ``finite_losses=False``
+    non-finite losses are allowed (they mark divergence)."""
     r = np.asarray(rates, dtype=np.float64).reshape(-1)
     y = np.asarray(losses, dtype=np.float64).reshape(-1)
     if r.shape != y.shape:
         raise ValueError(
             f"{owner}: rates and losses must have the same length, got {r.size} and {y.size}"
         )
-    if r.size < 2:
-        raise ValueError(f"{owner}: need at least 2 points, got {r.size}")
+    if r.size < min_points:
+        raise ValueError(f"{owner}: need at least {min_points} points, got {r.size}")
     if not (np.all(np.isfinite(r)) and np.all(r > 0)):
         raise ValueError(f"{owner}: rates must be finite and > 0, got rates={r!r}")
-    if not np.all(np.isfinite(y)):
+    if finite_losses and not np.all(np.isfinite(y)):
         raise ValueError(f"{owner}: losses must be finite (cut at divergence first)")
     return r, y
 
@@ -195,7 +202,7 @@ def suggest(
     """
     if rule not in RULES:
         raise ValueError(f"suggest: rule must be one of {RULES}, got rule={rule!r}")
-    r, y_raw = _curve_raw("suggest", rates, losses)
+    r, y_raw = _curve("suggest", rates, losses, min_points=3, finite_losses=False)
     y = smooth(y_raw, beta)
     d = divergence_index(y, diverge_factor)
     stop = y.size if d is None else d
@@ -235,23 +242,6 @@ def suggest(
         alternatives=alts,
         reasons=tuple(reasons),
     )
-
-
-def _curve_raw(
-    owner: str, rates: npt.ArrayLike, losses: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray]:
-    """Like :func:`_curve` but non-finite losses are allowed (they mark divergence)."""
-    r = np.asarray(rates, dtype=np.float64).reshape(-1)
-    y = np.asarray(losses, dtype=np.float64).reshape(-1)
-    if r.shape != y.shape:
-        raise ValueError(
-            f"{owner}: rates and losses must have the same length, got {r.size} and {y.size}"
-        )
-    if r.size < 3:
-        raise ValueError(f"{owner}: need at least 3 points, got {r.size}")
-    if not (np.all(np.isfinite(r)) and np.all(r > 0)):
-        raise ValueError(f"{owner}: rates must be finite and > 0")
-    return r, y
 
 
 # ---------------------------------------------------------------------------- peak refinement

@@ -151,3 +151,18 @@ def test_summary_names_stay_importable_from_report():
     assert report.summarise is summary.summarise
     assert report.recommend is summary.recommend
     assert set(report.__all__) <= set(dir(report))
+
+
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    """Report files are readable like any file the user writes (not mkstemp's private 0600)."""
+    import os
+    import stat
+
+    from lrkit.tools.report import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644

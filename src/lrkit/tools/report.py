@@ -61,6 +61,8 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the permissions open() would (0666 & ~umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, p)
@@ -68,6 +70,12 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _plain(x: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -119,6 +119,9 @@ class Piecewise(Schedule):
     _lengths = ("boundaries",)
     values: tuple[float, ...]
     boundaries: tuple[Length, ...]
+    # Arrays for _eval, built once at construction (the hot path only indexes them).
+    _bounds: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
+    _values: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         owner = "piecewise"
@@ -133,10 +136,11 @@ class Piecewise(Schedule):
         self._set("boundaries", bounds)
         if self._lengths_resolved("boundaries"):
             check.increasing(owner, "boundaries", bounds)  # type: ignore[arg-type]
+            self._set("_bounds", np.asarray(bounds, dtype=np.float64))
+            self._set("_values", np.asarray(values, dtype=np.float64))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        idx = np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), t, side="right")
-        return np.asarray(self.values, dtype=np.float64)[idx]
+        return self._values[np.searchsorted(self._bounds, t, side="right")]  # type: ignore[index,call-overload]
 
     def _duration(self) -> float | None:
         return self.boundaries[-1] if self.boundaries else 0  # type: ignore[return-value]
@@ -174,6 +178,9 @@ class Interpolate(Schedule):
     steps: tuple[Length, ...]
     values: tuple[float, ...]
     kind: str = "linear"
+    # Arrays for _eval, built once at construction.
+    _xs: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
+    _ys: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         owner = "interpolate"
@@ -189,10 +196,12 @@ class Interpolate(Schedule):
         self._set("kind", check.choice(owner, "kind", self.kind, ("linear", "cosine")))
         if self._lengths_resolved("steps"):
             check.increasing(owner, "steps", steps)  # type: ignore[arg-type]
+            self._set("_xs", np.asarray(steps, dtype=np.float64))
+            self._set("_ys", np.asarray(values, dtype=np.float64))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        xs = np.asarray(self.steps, dtype=np.float64)
-        ys = np.asarray(self.values, dtype=np.float64)
+        xs: FloatArray = self._xs  # type: ignore[assignment]  # set once bound
+        ys: FloatArray = self._ys  # type: ignore[assignment]
         if len(xs) == 1:
             return np.full(t.shape, ys[0])
         i = np.clip(np.searchsorted(xs, t, side="right") - 1, 0, len(xs) - 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class StepDecay(Schedule):
         self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[arg-type]
+        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[call-overload]
 
     def _duration(self) -> float | None:
         return 0 if self.gamma == 1 else None
@@ -98,6 +98,8 @@ class MultistepDecay(Schedule):
     start: float
     milestones: tuple[Length, ...]
     gamma: float = 0.1
+    # Array for _eval, built once at construction.
+    _ms: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         owner = "multistep_decay"
@@ -107,11 +109,12 @@ class MultistepDecay(Schedule):
             raise ScheduleValueError(f"{owner}: milestones must not be empty, got milestones=[]")
         self._set("milestones", ms)
         if self._lengths_resolved("milestones"):
-            check.increasing(owner, "milestones", ms)  # type: ignore[arg-type]
+            check.increasing(owner, "milestones", ms)  # type: ignore[call-overload]
+            self._set("_ms", np.asarray(ms, dtype=np.float64))
         self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        drops = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
+        drops = np.searchsorted(self._ms, t, side="right")  # type: ignore[call-overload]
         return self.start * np.power(self.gamma, drops, dtype=np.float64)
 
     def _duration(self) -> float | None:
@@ -140,7 +143,7 @@ def multistep_decay(start: float, *, milestones: Seq[Length], gamma: float = 0.1
     """
     return MultistepDecay(
         start,
-        check.sequence_arg("multistep_decay", "milestones", milestones),  # type: ignore[arg-type]
+        check.sequence_arg("multistep_decay", "milestones", milestones),  # type: ignore[call-overload]
         gamma,
     )
 
@@ -184,7 +187,7 @@ class Exponential(Schedule):
     def _eval(self, t: FloatArray) -> FloatArray:
         if self.gamma == 1:  # no change per period: end is never reached, start is held
             return np.full(t.shape, self.start)
-        p = t / float(self.every)  # type: ignore[arg-type]
+        p = t / float(self.every)  # type: ignore[call-overload]
         if self.staircase:
             p = np.floor(p)
         end = self._duration()
@@ -202,7 +205,7 @@ class Exponential(Schedule):
 
     def _periods(self) -> float:
         """Periods of ``every`` steps from ``start`` to ``end`` (logs apart: no overflow)."""
-        return (math.log(self.end) - math.log(self.start)) / math.log(self.gamma)  # type: ignore[arg-type]
+        return (math.log(self.end) - math.log(self.start)) / math.log(self.gamma)  # type: ignore[call-overload]
 
     def _duration(self) -> float | None:
         if self.gamma == 1:
@@ -266,7 +269,7 @@ class Polynomial(Schedule):
         self._set("cycle", check.boolean(owner, "cycle", self.cycle))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        steps = float(self.steps)  # type: ignore[arg-type]
+        steps = float(self.steps)  # type: ignore[call-overload]
         if self.cycle:
             span = steps * np.maximum(np.ceil(t / steps), 1.0)
             frac = t / span
@@ -322,7 +325,7 @@ class InverseSqrt(Schedule):
         self._set("steps", check_length("inverse_sqrt", "steps", self.steps))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        steps = float(self.steps)  # type: ignore[arg-type]
+        steps = float(self.steps)  # type: ignore[call-overload]
         return self.peak * np.sqrt(steps / (t + steps))
 
     def _duration(self) -> float | None:

@@ -109,7 +109,7 @@ class MultistepDecay(Schedule):
             raise ScheduleValueError(f"{owner}: milestones must not be empty, got milestones=[]")
         self._set("milestones", ms)
         if self._lengths_resolved("milestones"):
-            check.increasing(owner, "milestones", ms)  # type: ignore[call-overload]
+            check.increasing(owner, "milestones", ms)  # type: ignore[arg-type]
             self._set("_ms", np.asarray(ms, dtype=np.float64))
         self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
 
@@ -143,7 +143,7 @@ def multistep_decay(start: float, *, milestones: Seq[Length], gamma: float = 0.1
     """
     return MultistepDecay(
         start,
-        check.sequence_arg("multistep_decay", "milestones", milestones),  # type: ignore[call-overload]
+        check.sequence_arg("multistep_decay", "milestones", milestones),  # type: ignore[arg-type]
         gamma,
     )
 
@@ -205,7 +205,7 @@ class Exponential(Schedule):
 
     def _periods(self) -> float:
         """Periods of ``every`` steps from ``start`` to ``end`` (logs apart: no overflow)."""
-        return (math.log(self.end) - math.log(self.start)) / math.log(self.gamma)  # type: ignore[call-overload]
+        return (math.log(self.end) - math.log(self.start)) / math.log(self.gamma)  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         if self.gamma == 1:

@@ -60,7 +60,7 @@ class StepDecay(Schedule):
         self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[call-overload]
+        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         return 0 if self.gamma == 1 else None
@@ -187,7 +187,7 @@ class Exponential(Schedule):
     def _eval(self, t: FloatArray) -> FloatArray:
         if self.gamma == 1:  # no change per period: end is never reached, start is held
             return np.full(t.shape, self.start)
-        p = t / float(self.every)  # type: ignore[call-overload]
+        p = t / float(self.every)  # type: ignore[arg-type]
         if self.staircase:
             p = np.floor(p)
         end = self._duration()
@@ -269,7 +269,7 @@ class Polynomial(Schedule):
         self._set("cycle", check.boolean(owner, "cycle", self.cycle))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        steps = float(self.steps)  # type: ignore[call-overload]
+        steps = float(self.steps)  # type: ignore[arg-type]
         if self.cycle:
             span = steps * np.maximum(np.ceil(t / steps), 1.0)
             frac = t / span
@@ -325,7 +325,7 @@ class InverseSqrt(Schedule):
         self._set("steps", check_length("inverse_sqrt", "steps", self.steps))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        steps = float(self.steps)  # type: ignore[call-overload]
+        steps = float(self.steps)  # type: ignore[arg-type]
         return self.peak * np.sqrt(steps / (t + steps))
 
     def _duration(self) -> float | None:

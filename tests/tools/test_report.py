@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
-import json
 import math
 import re
 
@@ -28,32 +26,6 @@ def _run(name, seed, final, val_losses, acc=0.9, wall=1.0):
         "diverged": not math.isfinite(final),
         "wall_s": wall,
     }
-
-
-def test_text_table_aligns_numbers_right():
-    """Numeric columns are right-aligned, text left-aligned, one separator row."""
-    out = report.text_table(["name", "loss"], [["a", "0.5"], ["long", "12.25"]]).splitlines()
-    assert out[2] == "a       0.5"
-    assert out[3] == "long  12.25"
-    assert set(out[1].replace(" ", "")) == {"-"}
-
-
-def test_write_json_atomic_and_nan_to_null(tmp_path):
-    """JSON is written via a temp file (none left behind); NaN/inf and numpy types become plain."""
-    path = tmp_path / "sub" / "x.json"
-    report.write_json(
-        path, {"a": float("nan"), "b": np.float32(1.5), "c": np.arange(3), "d": math.inf}
-    )
-    assert json.loads(path.read_text()) == {"a": None, "b": 1.5, "c": [0, 1, 2], "d": None}
-    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
-
-
-def test_write_csv_round_trips(tmp_path):
-    """CSV columns are the union of keys; values read back."""
-    path = tmp_path / "r.csv"
-    report.write_csv(path, [{"a": 1, "b": 2.5}, {"a": 3, "c": "x"}])
-    rows = list(csv.DictReader(path.open()))
-    assert rows == [{"a": "1", "b": "2.5", "c": ""}, {"a": "3", "b": "", "c": "x"}]
 
 
 def test_summarise_statistics():
@@ -151,18 +123,3 @@ def test_summary_names_stay_importable_from_report():
     assert report.summarise is summary.summarise
     assert report.recommend is summary.recommend
     assert set(report.__all__) <= set(dir(report))
-
-
-def test_atomic_write_gives_the_permissions_open_would(tmp_path):
-    """Report files are readable like any file the user writes (not mkstemp's private 0600)."""
-    import os
-    import stat
-
-    from lrkit.tools.report import atomic_write
-
-    old = os.umask(0o022)
-    try:
-        atomic_write(tmp_path / "a.txt", "x")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644

@@ -112,12 +112,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nrecommendation: {comp.recommendation or 'none'}")
     print(comp.reasoning)
     if comp.recommendation:
-        from lrkit.tools.report import (
-            REFINEMENT_HEADER,
-            refinement_note,
-            refinement_rows,
-            text_table,
-        )
+        from lrkit.tools.report import REFINEMENT_HEADER, refinement_note, refinement_rows
+        from lrkit.tools.tables import text_table
 
         d = comp.to_dict()
         if comp.refinement:

@@ -1,26 +1,25 @@
-"""Reports for range tests and schedule comparisons: text/markdown tables, JSON/CSV files written
-atomically, PNG plots, and one self-contained HTML page (PNGs embedded as base64).
+"""Reports for range tests and schedule comparisons: summary tables, PNG plots, JSON/CSV files
+and one self-contained HTML page (PNGs embedded as base64).
 
 numpy and the standard library only; matplotlib is imported inside the plotting functions, with
-the non-interactive Agg backend.
+the non-interactive Agg backend. The table formatters live in :mod:`lrkit.tools.tables` and the
+atomic file writers in :mod:`lrkit.tools._files`.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
-import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lrkit.tools._files import atomic_write, write_csv, write_json
 from lrkit.tools.summary import (
     REFINEMENT_HEADER,
     _fmt,
@@ -29,14 +28,14 @@ from lrkit.tools.summary import (
     refinement_rows,
     summarise,
 )
+from lrkit.tools.tables import html_table, markdown_table, text_table
 
+# markdown_table is re-exported because benchmarks/quality.py imports it from here.
 __all__ = [
     "REFINEMENT_HEADER",
     "SUMMARY_HEADER",
-    "atomic_write",
     "embed_png",
     "html_page",
-    "html_table",
     "markdown_table",
     "plot_range_test",
     "plot_schedules",
@@ -47,124 +46,8 @@ __all__ = [
     "summarise",
     "summary_rows",
     "summary_table",
-    "text_table",
     "write_comparison",
-    "write_csv",
-    "write_json",
 ]
-
-
-# ---------------------------------------------------------------------------- files
-def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file 0600; give it the permissions open() would (0666 & ~umask).
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, (np.floating, np.integer)):
-        return _plain(x.item())
-    if isinstance(x, np.ndarray):
-        return [_plain(v) for v in x.tolist()]
-    if isinstance(x, Mapping):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically; NaN/inf become ``null``."""
-    atomic_write(path, json.dumps(_plain(obj), indent=1, sort_keys=False) + "\n")
-
-
-def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write a list of flat dicts as CSV (columns: the union of keys, first-seen order)."""
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _plain(v) for k, v in r.items()})
-    atomic_write(path, buf.getvalue())
-
-
-# ---------------------------------------------------------------------------- tables
-def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An aligned plain-text table (numbers right-aligned).
-
-    >>> print(text_table(["a", "bb"], [["x", 1], ["yy", 22]]))
-    a   bb
-    --  --
-    x    1
-    yy  22
-    """
-    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    numeric = [
-        all(_is_number(r[i]) for r in cells[1:]) and len(cells) > 1 for i in range(len(header))
-    ]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(row, widths, numeric, strict=True)
-        ).rstrip()
-
-    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
-    return "\n".join(lines + [fmt(r) for r in cells[1:]])
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub markdown table.
-
-    >>> print(markdown_table(["a", "b"], [[1, 2]]))
-    | a | b |
-    |---|---|
-    | 1 | 2 |
-    """
-    out = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def _is_number(s: str) -> bool:
-    head = s.split(" ")[0].replace("±", "").replace("%", "")
-    try:
-        float(head)
-    except ValueError:
-        return s in ("-", "n/a", "diverged")
-    return True
-
-
-def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML ``<table>`` with escaped cells."""
-    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 # ---------------------------------------------------------------------------- plots

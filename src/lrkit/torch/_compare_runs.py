@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrkit.tools import report as _report
+from lrkit.tools._files import write_json
 from lrkit.torch.tasks import Task, load_task
 
 
@@ -133,7 +133,7 @@ def _worker(
     rec = train_run(_TASKS[task_ref], cand, seed, steps)
     rec["key"] = key
     if path:
-        _report.write_json(path, rec)
+        write_json(path, rec)
     return rec
 
 
@@ -188,7 +188,7 @@ def execute_runs(
                 rec = train_run(task, cand, seed, steps)
                 rec["key"] = key
                 if path is not None:
-                    _report.write_json(path, rec)
+                    write_json(path, rec)
                 out.append(rec)
                 _tick(bar, rec)
         finally:

@@ -25,6 +25,7 @@ import torch
 
 import lrkit
 from lrkit.tools import report as _report
+from lrkit.tools._files import write_json
 from lrkit.torch._compare_refine import refine as _refine
 from lrkit.torch._compare_runs import (
     Candidate,
@@ -370,5 +371,5 @@ def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int)
         torch.set_num_threads(threads)
     d = {"task": name, "steps": n, **res.to_dict()}
     if path is not None:
-        _report.write_json(path, d)
+        write_json(path, d)
     return d

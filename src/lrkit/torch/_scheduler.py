@@ -13,9 +13,10 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
 from lrkit.torch._distributed import mean_over_ranks
-from lrkit.torch._groups import Drive, GroupSpec, check_non_negative, multiplier, writer_for
+from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
 from lrkit.torch._reset import apply_controller_events
-from lrkit.torch._resize import POLICIES, resized
+from lrkit.torch._resize import POLICIES
+from lrkit.torch._wiring import bind_specs, build_drives, preview_values
 
 _CONTROLLER_MEMBERS = ("target", "clock", "scale", "observe", "state_dict", "load_state_dict")
 
@@ -181,52 +182,12 @@ class Scheduler(LRScheduler):
 
     def _bind(self) -> None:
         """Bind unit lengths for the run, then replay resizes: ``self._bound``."""
-        bound: dict[str, GroupSpec] = {}
-        for name, spec in self._specs.items():
-            for s in spec.schedules():
-                if not s.is_bound and self._total0 is None and self.steps_per_epoch is None:
-                    raise ValueError(
-                        f"Scheduler: {name}={s} has lengths in units ('%' or 'ep'); pass "
-                        f"total_steps= (for '%') or steps_per_epoch= (for 'ep')"
-                    )
-            try:
-                b = spec.map(lambda s: s.bind(self._total0, steps_per_epoch=self.steps_per_epoch))
-            except ValueError as exc:
-                raise ValueError(f"Scheduler: cannot bind {name}: {exc}") from None
-            total = self._total0
-            for at, new_total, policy in self._resizes:
-                old = total
-                b = b.map(
-                    lambda s, a=at, o=old, t=new_total, p=policy: resized(
-                        s, at=a, old_total=o, new_total=t, policy=p
-                    )
-                )
-                total = new_total
-            bound[name] = b
-        self._bound = bound
+        self._bound = bind_specs(self._specs, self._total0, self.steps_per_epoch, self._resizes)
 
     def _sync_groups(self) -> None:
         """(Re)build the drives from the optimizer's current param groups."""
         groups = self.optimizer.param_groups
-        drives: dict[tuple[str, Any], Drive] = {}
-        for name, spec in self._bound.items():
-            ctls = [c for c in self._controllers if c.target == name]
-            for i, g in enumerate(groups):
-                sched = spec.for_group(g, i)
-                if sched is None:
-                    continue
-                key, pos = writer_for(name, g, i)
-                mult = multiplier(name, g, i, self._group_mult)
-                ident: Any = sched  # equal schedules share one drive
-                try:
-                    hash(sched)
-                except TypeError:
-                    ident = id(sched)
-                d = drives.get((name, ident))
-                if d is None:
-                    d = drives[(name, ident)] = Drive(name, sched, ctls)
-                d.add(g, key, pos, mult)
-        self._drives = list(drives.values())
+        self._drives = build_drives(self._bound, self._controllers, groups, self._group_mult)
         self._groups_ref = groups
         self._n_groups = len(groups)
 
@@ -389,28 +350,9 @@ class Scheduler(LRScheduler):
 
         Computed from the schedules, controllers and multipliers; nothing is written.
         """
-        groups = self.optimizer.param_groups
-        # a preview must not tell the controllers that `step` was reached (restart() and
-        # bump() without `at` act one step after the last step they were shown)
-        seen = [getattr(c, "last_step", None) for c in self._controllers]
-        out: dict[str, list[float | None]] = {}
-        try:
-            for name, spec in self._bound.items():
-                ctls = [c for c in self._controllers if c.target == name]
-                vals: list[float | None] = []
-                for i, g in enumerate(groups):
-                    sched = spec.for_group(g, i)
-                    if sched is None:
-                        vals.append(None)
-                        continue
-                    v = Drive(name, sched, ctls).value(step)
-                    vals.append(v * multiplier(name, g, i, self._group_mult))
-                out[name] = vals
-        finally:
-            for c, last in zip(self._controllers, seen, strict=True):
-                if last is not None:
-                    c.last_step = last
-        return out
+        return preview_values(
+            self._bound, self._controllers, self.optimizer.param_groups, self._group_mult, step
+        )
 
     @property
     def schedules(self) -> dict[str, Any]:

@@ -28,15 +28,13 @@ from lrkit.tools.summary import (
     refinement_rows,
     summarise,
 )
-from lrkit.tools.tables import html_table, markdown_table, text_table
+from lrkit.tools.tables import html_table, text_table
 
-# markdown_table is re-exported because benchmarks/quality.py imports it from here.
 __all__ = [
     "REFINEMENT_HEADER",
     "SUMMARY_HEADER",
     "embed_png",
     "html_page",
-    "markdown_table",
     "plot_range_test",
     "plot_schedules",
     "plot_training",

@@ -18,8 +18,8 @@ def test_refined_peak_printed_and_saved(tmp_path, capsys):
     assert main([*ARGV, "--schedules", "constant,cosine", "-o", str(out)]) == 0
     text = capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
-    ref = res["refinement"]
-    assert ref["schedule"] == res["recommendation"] and ref["factor"] == 2.0
+    ref = next(r for r in res["refinements"] if r["schedule"] == res["recommendation"])
+    assert ref["factor"] == 2.0 and len(res["refinements"]) == 2
     line = next(x for x in text.splitlines() if x.startswith("peak: 0.05 given"))
     if ref["refined_peak"] != 0.05:
         assert f"refined to {ref['refined_peak']:.3g} for {ref['schedule']}" in line
@@ -35,12 +35,12 @@ def test_no_refine_and_refine_options(tmp_path, capsys):
     assert main([*ARGV, "--schedules", "cosine", "--no-refine", "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "peak: 0.05 given (not refined)" in text and "use: cosine(0.05" in text
-    assert json.loads((out / "results.json").read_text())["refinement"] is None
+    assert json.loads((out / "results.json").read_text())["refinements"] == []
     assert not (out / "runs" / "refine").exists()
     b = tmp_path / "b"
-    argv = [*ARGV, "--schedules", "cosine", "--refine-steps", "1", "--refine-factor", "4", "-o"]
-    assert main([*argv, str(b)]) == 0
-    ref = json.loads((b / "results.json").read_text())["refinement"]
+    argv = [*ARGV, "--schedules", "constant,cosine", "--refine-steps", "1", "--refine-factor"]
+    assert main([*argv, "4", "--refine-top", "1", "-o", str(b)]) == 0
+    (ref,) = json.loads((b / "results.json").read_text())["refinements"]
     assert [t["peak"] for t in ref["trials"]] == [0.0125, 0.05, 0.2]
 
 

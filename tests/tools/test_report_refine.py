@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from lrkit.tools import report
+from lrkit.tools import report, summary
 
 
-def _ref(refined):
+def _ref(refined, schedule="wsd", shift=0.0):
     trials = [
         {
             "peak": 0.05,
@@ -43,31 +43,61 @@ def _ref(refined):
         },
     ]
     return {
-        "schedule": "wsd",
+        "schedule": schedule,
         "factor": 2.0,
         "max_steps": 2,
         "peak": 0.1,
         "refined_peak": refined,
-        "trials": trials,
+        "trials": [{**t, "val_loss_mean": t["val_loss_mean"] + shift} for t in trials],
     }
 
 
 def test_rows_mark_common_and_refined_and_divergence():
     """Each trial is one row; the common and refined peaks are marked; divergence is shown."""
-    rows = report.refinement_rows(_ref(0.2))
-    assert [r[0] for r in rows] == ["0.05", "0.1", "0.2", "0.4"]
-    assert rows[1][3] == "common peak" and rows[2][3] == "refined" and rows[0][3] == ""
-    assert rows[2][2] == "0.1500 ± 0.0300" and rows[3][2] == "diverged (1/3)"
-    same = report.refinement_rows(_ref(0.1))
-    assert same[1][3] == "common peak, refined"
+    rows = report.refinement_rows([_ref(0.2)])
+    assert [r[1] for r in rows] == ["0.05", "0.1", "0.2", "0.4"] and rows[0][0] == "wsd"
+    assert rows[1][4] == "common peak" and rows[2][4] == "refined" and rows[0][4] == ""
+    assert rows[2][3] == "0.1500 ± 0.0300" and rows[3][3] == "diverged (1/3)"
+    same = report.refinement_rows([_ref(0.1)], recommended="wsd")
+    assert same[1][4] == "common peak, refined, recommended"
+    two = report.refinement_rows([_ref(0.2), _ref(0.1, "cosine")], recommended="cosine")
+    assert [r[0] for r in two] == ["wsd"] * 4 + ["cosine"] * 4
+    assert [r[4] for r in two].count("common peak, refined, recommended") == 1
 
 
 def test_note_names_both_peaks_and_origin():
     """The note says where the peak came from and what it was refined to (or that it stayed)."""
-    comp = {"peak": 0.1, "finder": {"suggestion": 0.1}, "refinement": _ref(0.2)}
-    note = report.refinement_note(comp)
+    refs = [_ref(0.1, "cosine"), _ref(0.2)]
+    comp = {"peak": 0.1, "finder": {"suggestion": 0.1}, "refinements": refs}
+    note = report.refinement_note({**comp, "recommendation": "wsd"})
     assert note.startswith("peak: 0.1 from the range test, refined to 0.2 for wsd")
     assert "0.2 -> 0.15" in note and "tried 0.05, 0.2, 0.4" in note
-    kept = report.refinement_note({"peak": 0.1, "finder": None, "refinement": _ref(0.1)})
-    assert kept.startswith("peak: 0.1 given, kept after refinement for wsd")
-    assert report.refinement_note({"peak": 0.1, "refinement": None}).endswith("(not refined)")
+    kept = report.refinement_note({**comp, "finder": None, "recommendation": "cosine"})
+    assert kept.startswith("peak: 0.1 given, kept after refinement for cosine")
+    none = {"peak": 0.1, "refinements": [], "recommendation": "wsd"}
+    assert report.refinement_note(none).endswith("(not refined)")
+
+
+def test_recommend_refined_best_at_own_peak():
+    """Among refined schedules the lowest loss at each one's refined peak wins, and the sentence
+    says whether it overtook the common-peak choice."""
+    name, why = summary.recommend_refined([_ref(0.1, "cosine"), _ref(0.2)], common="cosine")
+    assert name == "wsd"  # 0.15 at 0.2 beats cosine's 0.2 at 0.1
+    assert why.startswith("Refining the peaks of cosine, wsd: wsd at peak 0.2 reached 0.15")
+    assert "lower than cosine at its own best peak 0.1 (0.2), so wsd is recommended" in why
+    assert "seed spread" not in why  # 0.05 apart, spread hypot(0.02, 0.03) ~ 0.036
+    name, why = summary.recommend_refined([_ref(0.2), _ref(0.2, "cosine", 0.01)], common="wsd")
+    assert name == "wsd" and why.endswith("0.15 ± 0.03, the lowest.")
+    close = [_ref(0.2, "cosine"), _ref(0.2, "wsd", -0.01)]
+    name, why = summary.recommend_refined(close, common="cosine")
+    assert name == "wsd" and why.endswith("(within the seed spread: more seeds would tell).")
+
+
+def test_recommend_refined_keeps_common_when_all_diverged():
+    """When every refined schedule diverged at its refined rate the common choice stays."""
+    bad = _ref(0.4)
+    assert summary.recommend_refined([bad], common="wsd") == (
+        "wsd",
+        "Refining the peak of wsd: no rate tried converged on every seed; wsd is kept.",
+    )
+    assert summary.recommend_refined([], common="wsd") == ("wsd", "")

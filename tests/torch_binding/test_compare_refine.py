@@ -48,11 +48,40 @@ def test_refinement_runs_within_bounds_and_is_in_the_json(tmp_path):
     comp.write(tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["refined_peak"] == comp.refined_peak and saved["peak"] == 0.05
-    assert len(saved["refinement"]["trials"]) == len(ks)
+    saved_ref = next(r for r in saved["refinements"] if r["schedule"] == comp.recommendation)
+    assert len(saved_ref["trials"]) == len(ks)
     assert "Peak refinement" in (tmp_path / "report.html").read_text()
     # refinement runs live apart from the comparison's runs
     assert len(comp.runs) == 4 and len(list((tmp_path / "runs").glob("*.json"))) == 4
-    assert len(list((tmp_path / "runs" / "refine").glob("*.json"))) == len(ref["runs"])
+    n_refine = sum(len(r["runs"]) for r in comp.refinements)
+    assert len(list((tmp_path / "runs" / "refine").glob("*.json"))) == n_refine
+
+
+@pytest.mark.slow
+def test_top_schedules_refined_and_best_at_own_peak_recommended():
+    """The refine_top best at the common peak are refined, in that order, and the
+    recommendation is the one with the lowest mean loss at its own refined peak."""
+    kw = {**KW, "schedules": ["constant", "cosine", "wsd", "step"]}
+    comp = compare("digits", refine_top=2, **kw)
+    finite = [r for r in comp.summary if math.isfinite(r["val_loss_mean"])]
+    top = sorted(finite, key=lambda r: r["val_loss_mean"])[:2]
+    assert [r["schedule"] for r in comp.refinements] == [r["schedule"] for r in top]
+    assert comp.common_recommendation == top[0]["schedule"]
+
+    def at_refined(ref):
+        return next(t for t in ref["trials"] if t["peak"] == ref["refined_peak"])
+
+    best = min(comp.refinements, key=lambda r: at_refined(r)["val_loss_mean"])
+    assert comp.recommendation == best["schedule"]
+    assert comp.refinement is best and comp.refined_peak == best["refined_peak"]
+    assert comp.reasoning.startswith("At the common peak 0.05: ")
+    assert "Refining the peaks of " + ", ".join(r["schedule"] for r in top) in comp.reasoning
+    # each refined trial's loss is the mean over the seeds of that schedule's runs at that rate
+    for ref in comp.refinements:
+        for t in ref["trials"]:
+            if t["peak"] != 0.05:
+                v = [r["final_val_loss"] for r in ref["runs"] if r["spec"] == t["spec"]]
+                assert t["val_loss_mean"] == pytest.approx(sum(v) / len(v), rel=1e-12)
 
 
 def test_one_step_bound(tmp_path):
@@ -82,7 +111,8 @@ def test_no_refine_skips_it(tmp_path):
     assert comp.refinement is None and comp.refined_peak == 0.05
     assert not (tmp_path / "runs" / "refine").exists()
     assert "0.05" in comp.recommended_spec
-    assert comp.to_dict()["refinement"] is None
+    assert comp.to_dict()["refinements"] == [] and comp.refinements == []
+    assert comp.recommendation == comp.common_recommendation
 
 
 @pytest.mark.parametrize(
@@ -90,6 +120,7 @@ def test_no_refine_skips_it(tmp_path):
     [
         ({"refine_factor": 1.0}, "compare: refine_factor must be a finite number > 1"),
         ({"refine_steps": 0}, "compare: refine_steps must be an integer >= 1, got refine_steps=0"),
+        ({"refine_top": 0}, "compare: refine_top must be an integer >= 1, got refine_top=0"),
     ],
 )
 def test_refine_settings_validated_before_training(kw, match):

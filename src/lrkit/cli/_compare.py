@@ -42,8 +42,9 @@ def add_parser(sub: Any) -> None:
         "--no-refine",
         action="store_true",
         help=(
-            "skip the peak refinement (by default the recommended schedule is also trained at "
-            "peak/2 and peak*2, and one more step where that helps: 2-3 extra runs per seed)"
+            "skip the peak refinement (by default the 3 best schedules at the common peak are "
+            "also trained at peak/2 and peak*2, and one more step where that helps, and the "
+            "best of them at its own peak is recommended: 2-3 extra runs per schedule and seed)"
         ),
     )
     p.add_argument(
@@ -54,6 +55,12 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=2,
         help="most refinement steps from the peak in either direction (default 2)",
+    )
+    p.add_argument(
+        "--refine-top",
+        type=int,
+        default=3,
+        help="how many of the best schedules at the common peak to refine (default 3)",
     )
     p.add_argument("--resume", action="store_true", help="reuse finished runs in the folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -98,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         refine=not args.no_refine,
         refine_factor=args.refine_factor,
         refine_steps=args.refine_steps,
+        refine_top=args.refine_top,
     )
     if comp.finder is not None:
         f = comp.finder
@@ -116,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
         from lrkit.tools.tables import text_table
 
         d = comp.to_dict()
-        if comp.refinement:
-            print("\n" + text_table(REFINEMENT_HEADER, refinement_rows(comp.refinement)))
+        if comp.refinements:
+            rows = refinement_rows(comp.refinements, comp.recommendation)
+            print("\n" + text_table(REFINEMENT_HEADER, rows))
         print(f"\n{refinement_note(d)}")
         print(f"use: {comp.recommended_spec}")
     html = comp.write(args.out)

@@ -275,12 +275,15 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
             ),
         ),
     ]
-    if comp.get("refinement"):
-        body = html_table(REFINEMENT_HEADER, refinement_rows(comp["refinement"]))
+    if comp.get("refinements"):
+        body = html_table(
+            REFINEMENT_HEADER, refinement_rows(comp["refinements"], comp["recommendation"])
+        )
         body += (
-            "<p>The recommendation is made at the common peak; the refinement then trains only "
-            "the recommended family at factor steps from it (same seeds, budget and "
-            "initialisation) and keeps the rate with the lowest mean final validation loss.</p>"
+            "<p>The schedules with the lowest loss at the common peak are trained again at "
+            "factor steps from it (same seeds, budget and initialisation); each keeps the rate "
+            "with the lowest mean final validation loss, and the recommendation is the best of "
+            "them at its own rate.</p>"
         )
         sections.insert(2, ("Peak refinement", body))
     if comp.get("finder"):

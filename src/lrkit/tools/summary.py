@@ -117,35 +117,88 @@ def recommend(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return best["schedule"], " ".join(why)
 
 
-REFINEMENT_HEADER = ("peak", "x range-test peak", "val loss", "")
+def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows with a finite mean final validation loss, lowest first (ties keep row order)."""
+    return sorted(
+        (r for r in rows if math.isfinite(r["val_loss_mean"])), key=lambda r: r["val_loss_mean"]
+    )
 
 
-def refinement_rows(ref: Mapping[str, Any]) -> list[list[str]]:
-    """A peak refinement's trials as table cells: the rate, its ratio to the common peak, the
-    mean ± std final validation loss (``diverged`` when a seed did) and a mark on the chosen
-    rate and on the common one."""
+def _at_refined(ref: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(t for t in ref["trials"] if t["peak"] == ref["refined_peak"])
+
+
+def recommend_refined(refs: Sequence[Mapping[str, Any]], common: str) -> tuple[str, str]:
+    """Pick among refined schedules, each at its own refined peak, the one with the lowest mean
+    final validation loss (a rate where a seed diverged counts as infinitely bad); ``common``,
+    the choice at the common peak, is kept when every refined trial diverged. Returns
+    ``(name, one sentence)``."""
+    if not refs:
+        return common, ""
+    names = ", ".join(r["schedule"] for r in refs)
+    what = f"Refining the peak{'s' if len(refs) > 1 else ''} of {names}"
+    at = {r["schedule"]: _at_refined(r) for r in refs}
+    finite = [r for r in refs if math.isfinite(at[r["schedule"]]["val_loss_mean"])]
+    if not finite:
+        return common, f"{what}: no rate tried converged on every seed; {common} is kept."
+    best = min(finite, key=lambda r: at[r["schedule"]]["val_loss_mean"])
+    name, t = best["schedule"], at[best["schedule"]]
+    head = (
+        f"{what}: {name} at peak {t['peak']:.3g} reached "
+        f"{_fmt(t['val_loss_mean'])} ± {_fmt(t['val_loss_std'], 2)}"
+    )
+    if name == common or common not in at:
+        return name, f"{head}, the lowest."
+    c = at[common]
+    tied = c["val_loss_mean"] - t["val_loss_mean"] <= math.hypot(
+        c["val_loss_std"], t["val_loss_std"]
+    )
+    return name, (
+        f"{head}, lower than {common} at its own best peak {c['peak']:.3g} "
+        f"({_fmt(c['val_loss_mean'])}), so {name} is recommended"
+        + (" (within the seed spread: more seeds would tell)." if tied else ".")
+    )
+
+
+def chosen_refinement(comp: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The refinement record of ``comp``'s recommended schedule (None when not refined)."""
+    refs = comp.get("refinements") or []
+    return next((r for r in refs if r["schedule"] == comp.get("recommendation")), None)
+
+
+REFINEMENT_HEADER = ("schedule", "peak", "x range-test peak", "val loss", "")
+
+
+def refinement_rows(refs: Sequence[Mapping[str, Any]], recommended: str = "") -> list[list[str]]:
+    """The refinements' trials as table cells: the schedule, the rate, its ratio to the common
+    peak, the mean ± std final validation loss (``diverged`` when a seed did) and a mark on
+    each schedule's common and refined rates, and on the recommended one."""
     out = []
-    for t in ref["trials"]:
-        m = t["val_loss_mean"]
-        loss = (
-            f"{m:.4f} ± {t['val_loss_std']:.4f}"
-            if m is not None and math.isfinite(m)
-            else (f"diverged ({t['diverged']}/{t['seeds']})")
-        )
-        mark = [
-            s
-            for s, r in (("common peak", ref["peak"]), ("refined", ref["refined_peak"]))
-            if t["peak"] == r
-        ]
-        out.append([f"{t['peak']:.3g}", f"{t['ratio']:.3g}", loss, ", ".join(mark)])
+    for ref in refs:
+        for t in ref["trials"]:
+            m = t["val_loss_mean"]
+            loss = (
+                f"{m:.4f} ± {t['val_loss_std']:.4f}"
+                if m is not None and math.isfinite(m)
+                else (f"diverged ({t['diverged']}/{t['seeds']})")
+            )
+            mark = [
+                s
+                for s, r in (("common peak", ref["peak"]), ("refined", ref["refined_peak"]))
+                if t["peak"] == r
+            ]
+            if ref["schedule"] == recommended and t["peak"] == ref["refined_peak"]:
+                mark.append("recommended")
+            row = [ref["schedule"], f"{t['peak']:.3g}", f"{t['ratio']:.3g}", loss, ", ".join(mark)]
+            out.append(row)
     return out
 
 
 def refinement_note(comp: Mapping[str, Any]) -> str:
-    """One line on the peak: where it came from and what the refinement made of it, e.g.
-    ``peak: 0.12 from the range test, refined to 0.24 for wsd (...)``."""
+    """One line on the recommended schedule's peak: where it came from and what the refinement
+    made of it, e.g. ``peak: 0.12 from the range test, refined to 0.24 for wsd (...)``."""
     origin = "from the range test" if comp.get("finder") else "given"
-    ref = comp.get("refinement")
+    ref = chosen_refinement(comp)
     head = f"peak: {comp['peak']:.3g} {origin}"
     if not ref:
         return head + " (not refined)"

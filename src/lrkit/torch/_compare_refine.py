@@ -1,7 +1,8 @@
 """Peak refinement for a schedule comparison: after the candidates have been compared at the
-common peak, the recommended family is trained at ``peak / factor`` and ``peak * factor`` (and,
-while the loss keeps falling, one more step in that direction, at most ``max_steps`` steps) with
-the same seeds, budget and initialisation; the rule is :func:`lrkit.tools.suggest.refine_peak`.
+common peak, each of the best few families is trained at ``peak / factor`` and ``peak * factor``
+(and, while the loss keeps falling, one more step in that direction, at most ``max_steps``
+steps) with the same seeds, budget and initialisation; the rule is
+:func:`lrkit.tools.suggest.refine_peak`.
 Each run is written atomically to ``<out>/runs/refine/`` so that ``resume`` reuses it.
 """
 
@@ -58,7 +59,7 @@ def refine(
     resume: bool,
     bar: Any,
 ) -> dict[str, Any]:
-    """Refine the recommended family's peak; returns the JSON-ready record: the family, the
+    """Refine one family's peak; returns the JSON-ready record: the family, the
     factor and step bound, the range-test (common) peak and the refined one, one trial per rate
     tried (mean ± std final validation loss over ``seeds``, the common peak included) and the
     refinement's runs. ``cand_at(rate)`` builds the family's candidate at a rate; ``at_peak``

@@ -5,12 +5,15 @@ A comparison finds the peak rate with the range test (:func:`lrkit.torch.finder.
 one is given, builds the candidate schedules at that peak, trains one run per (schedule, seed)
 — in this process or in ``jobs`` worker processes — and writes each finished run atomically to
 ``<out>/runs/`` so an interrupted comparison resumes without redoing them. Then, unless told
-not to, it refines the recommended family's peak by factor steps (:mod:`._compare_refine`).
+not to, it refines the peaks of the best few schedules by factor steps (:mod:`._compare_refine`)
+and recommends the best of them, each at its own peak: schedules differ in the peak they
+tolerate (a warmup or a short decay phase moves it), so one common peak can favour the wrong one.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import math
@@ -25,6 +28,7 @@ import torch
 
 import lrkit
 from lrkit.tools import report as _report
+from lrkit.tools import summary as _summary
 from lrkit.tools._files import write_json
 from lrkit.torch._compare_refine import refine as _refine
 from lrkit.torch._compare_runs import (
@@ -135,7 +139,13 @@ def candidates(items: Sequence[str] | None, peak: float, steps: int) -> list[Can
 # ---------------------------------------------------------------------------- comparison
 @dataclass
 class Comparison:
-    """The outcome of :func:`compare`: the peak, the finder result, every run and the summary."""
+    """The outcome of :func:`compare`: the peak, the finder result, every run and the summary.
+
+    ``summary`` and ``common_recommendation`` are at the common peak; ``recommendation`` is the
+    final choice, made among the refined schedules at their own peaks (the same as
+    ``common_recommendation`` when nothing was refined); ``refinements`` holds one record per
+    refined schedule, best at the common peak first.
+    """
 
     task: str
     peak: float
@@ -149,19 +159,27 @@ class Comparison:
     reasoning: str = ""
     target: float | None = None
     wall_s: float = 0.0
-    refinement: dict[str, Any] | None = None
+    refinements: list[dict[str, Any]] = field(default_factory=list)
+    common_recommendation: str = ""
+
+    @property
+    def refinement(self) -> dict[str, Any] | None:
+        """The recommended schedule's refinement record (None when it was not refined)."""
+        return next((r for r in self.refinements if r["schedule"] == self.recommendation), None)
 
     @property
     def refined_peak(self) -> float:
-        """The recommended family's refined peak (the common peak when not refined)."""
-        return self.refinement["refined_peak"] if self.refinement else self.peak
+        """The recommended schedule's refined peak (the common peak when not refined)."""
+        ref = self.refinement
+        return ref["refined_peak"] if ref else self.peak
 
     @property
     def recommended_spec(self) -> str:
         """The recommended schedule's spec at the refined peak ("" when none); a plateau
         candidate's controller is named after it."""
-        if self.refinement:
-            spec, plateau = self.refinement["spec"], self.refinement["plateau"]
+        ref = self.refinement
+        if ref:
+            spec, plateau = ref["spec"], ref["plateau"]
         else:
             c = next((c for c in self.candidates if c.name == self.recommendation), None)
             if c is None:
@@ -182,10 +200,11 @@ class Comparison:
             "finder": self.finder,
             "summary": self.summary,
             "recommendation": self.recommendation,
+            "common_recommendation": self.common_recommendation,
             "reasoning": self.reasoning,
             "refined_peak": self.refined_peak,
             "recommended_spec": self.recommended_spec,
-            "refinement": self.refinement,
+            "refinements": self.refinements,
             "target": self.target,
             "wall_s": self.wall_s,
             "runs": self.runs,
@@ -198,6 +217,10 @@ class Comparison:
     def write(self, folder: str | Path) -> Path:
         """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
         return _report.write_comparison(self.to_dict(), folder)
+
+
+def _candidate_at(item: str, steps: int, rate: float) -> Candidate:
+    return candidates([item], rate, steps)[0]
 
 
 def _kwargs(d: dict[str, Any]) -> str:
@@ -225,6 +248,7 @@ def compare(
     refine: bool = True,
     refine_factor: float = 2.0,
     refine_steps: int = 2,
+    refine_top: int = 3,
 ) -> Comparison:
     """Compare schedules on ``task`` and recommend one.
 
@@ -240,16 +264,19 @@ def compare(
         jobs: worker processes (1: in this process).
         out: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
         resume: reuse the finished runs (and range test) found in ``out`` with the same settings.
-        refine: after the comparison, tune the recommended family's peak: train it at
+        refine: after the comparison, tune the peaks of the ``refine_top`` schedules with the
+            lowest mean final validation loss at the common peak: train each at
             ``peak / refine_factor`` and ``peak * refine_factor`` (same seeds, budget and
-            initialisation) and, while the mean final validation loss keeps falling, step on in
+            initialisation) and, while its mean final validation loss keeps falling, step on in
             that direction, at most ``refine_steps`` steps from the peak
-            (:func:`lrkit.tools.suggest.refine_peak`). The recommendation itself is made at the
-            common peak and does not change; only its peak does (:attr:`Comparison.refined_peak`,
-            :attr:`Comparison.recommended_spec`). Cost: ``refine_steps + 1`` extra rates at most
-            (3 by default), each over every seed; 2 when the peak is already the best of three.
+            (:func:`lrkit.tools.suggest.refine_peak`); then recommend the best of them, each at
+            its own refined peak (:attr:`Comparison.refined_peak`,
+            :attr:`Comparison.recommended_spec`). Cost per refined schedule: ``refine_steps + 1``
+            extra rates at most (3 by default), each over every seed; 2 when the peak is
+            already the best of three.
         refine_factor: the factor between rates tried, > 1.
         refine_steps: the most factor steps from the peak, >= 1.
+        refine_top: how many schedules to refine, >= 1 (the best at the common peak first).
 
     Raises:
         ValueError: bad seeds/steps/jobs/peak/refine settings, ``resume`` without ``out``,
@@ -290,6 +317,10 @@ def compare(
         raise ValueError(
             f"compare: refine_steps must be an integer >= 1, got refine_steps={refine_steps!r}"
         )
+    if isinstance(refine_top, bool) or not isinstance(refine_top, int) or refine_top < 1:
+        raise ValueError(
+            f"compare: refine_top must be an integer >= 1, got refine_top={refine_top!r}"
+        )
     folder = Path(out) if out is not None else None
 
     finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
@@ -318,34 +349,39 @@ def compare(
             runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
             summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
             rec, why = _report.recommend(summary)
-            refined = None
+            final, refined = rec, []
             if refine and rec:
-                item = (list(schedules) if schedules else list(DEFAULT_SCHEDULES))[
-                    [c.name for c in cands].index(rec)
-                ]
-                refined = _refine(
-                    the_task,
-                    ref,
-                    name,
-                    lambda rate: candidates([item], rate, n_steps)[0],
-                    the_peak,
-                    [r for r in runs if r["schedule"] == rec],
-                    seed_list,
-                    n_steps,
-                    factor=float(refine_factor),
-                    max_steps=refine_steps,
-                    pool=pool,
-                    folder=folder,
-                    resume=resume,
-                    bar=bar,
-                )
+                items = list(schedules) if schedules else list(DEFAULT_SCHEDULES)
+                names = [c.name for c in cands]
+                for row in _summary.ranked(summary)[:refine_top]:
+                    item = items[names.index(row["schedule"])]
+                    refined.append(
+                        _refine(
+                            the_task,
+                            ref,
+                            name,
+                            functools.partial(_candidate_at, item, n_steps),
+                            the_peak,
+                            [r for r in runs if r["schedule"] == row["schedule"]],
+                            seed_list,
+                            n_steps,
+                            factor=float(refine_factor),
+                            max_steps=refine_steps,
+                            pool=pool,
+                            folder=folder,
+                            resume=resume,
+                            bar=bar,
+                        )
+                    )
+                final, why_refined = _summary.recommend_refined(refined, rec)
+                why = f"At the common peak {the_peak:.3g}: {why} {why_refined}"
     finally:
         if bar is not None:
             bar.close()
     comp = Comparison(
-        name, the_peak, n_steps, seed_list, cands, runs, finder, summary, rec, why, tgt
+        name, the_peak, n_steps, seed_list, cands, runs, finder, summary, final, why, tgt
     )
-    comp.refinement = refined
+    comp.refinements, comp.common_recommendation = refined, rec
     comp.wall_s = time.perf_counter() - t0
     return comp
 

@@ -12,24 +12,29 @@ tolerate (a warmup or a short decay phase moves it), so one common peak can favo
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import lrkit
 from lrkit.tools import report as _report
 from lrkit.tools import summary as _summary
 from lrkit.tools._files import write_json
+from lrkit.torch._candidates import (
+    DEFAULT_SCHEDULES,
+    builtin_schedule,
+    candidate_at,
+    candidates,
+    spec_schedule,
+)
 from lrkit.torch._compare_refine import refine as _refine
 from lrkit.torch._compare_runs import (
     Candidate,
@@ -53,87 +58,6 @@ __all__ = [
     "spec_schedule",
     "train_run",
 ]
-
-#: The default candidates, in report order.
-DEFAULT_SCHEDULES = ("constant", "step", "cosine", "warmup-cosine", "one-cycle", "wsd", "plateau")
-
-
-def builtin_schedule(name: str, peak: float, steps: int) -> Candidate:
-    """The default candidate ``name`` at ``peak`` over ``steps`` updates.
-
-    constant: ``peak``; step: ``x0.1`` at 1/3 and 2/3 of the run; cosine: ``peak -> 0``;
-    warmup-cosine: 5% linear warmup then cosine to 0; one-cycle: torch ``OneCycleLR`` defaults;
-    wsd: 5% warmup, stable, last 20% ``1-sqrt`` decay to 0; plateau: ``peak`` multiplied by 0.2
-    after 2 validations without improvement (torch rule).
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    w = max(1, round(0.05 * steps))
-    d = max(1, round(0.2 * steps))
-    builders: dict[str, Callable[[], Any]] = {
-        "constant": lambda: lrkit.constant(peak),
-        "step": lambda: lrkit.step_decay(peak, steps=max(1, math.ceil(steps / 3)), gamma=0.1),
-        "cosine": lambda: lrkit.cosine(peak, 0.0, steps=steps),
-        "warmup-cosine": lambda: lrkit.warmup(lrkit.cosine(peak, 0.0, steps=steps - w), steps=w),
-        "one-cycle": lambda: lrkit.one_cycle(peak, steps=steps),
-        "wsd": lambda: lrkit.wsd(
-            peak, 0.0, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d
-        ),
-        "plateau": lambda: lrkit.constant(peak),
-    }
-    if name not in builders:
-        raise ValueError(
-            f"compare: unknown schedule {name!r}; built-in: {', '.join(DEFAULT_SCHEDULES)}, "
-            "or a spec such as \"cosine(peak, steps='100%')\""
-        )
-    plateau = {"factor": 0.2, "patience": 2} if name == "plateau" else None
-    return Candidate(name, str(builders[name]()), plateau)
-
-
-class _Peak(ast.NodeTransformer):
-    def __init__(self, peak: float) -> None:
-        self.peak = peak
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in ("peak", "PEAK"):
-            return ast.copy_location(ast.Constant(self.peak), node)
-        return node
-
-
-def spec_schedule(text: str, peak: float, steps: int) -> Candidate:
-    """A candidate from spec text; the name ``peak`` stands for the peak rate, ``'%'`` lengths
-    are of the run: ``"warmup(cosine(peak, steps='90%'), steps='10%')"``.
-
-    Raises:
-        lrkit.SpecError: text that does not parse (a ValueError).
-    """
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        lrkit.parse(text)  # raises the spec parser's pointed error
-        raise
-    filled = ast.unparse(_Peak(peak).visit(tree))
-    sched = lrkit.parse(filled).bind(total_steps=steps)
-    return Candidate(text.strip(), str(sched))
-
-
-def candidates(items: Sequence[str] | None, peak: float, steps: int) -> list[Candidate]:
-    """Built-in names and spec texts (anything with a parenthesis) -> candidates.
-
-    Raises:
-        ValueError: an unknown name, a bad spec, or a name given twice.
-    """
-    out = []
-    for item in items or DEFAULT_SCHEDULES:
-        out.append(
-            spec_schedule(item, peak, steps) if "(" in item else builtin_schedule(item, peak, steps)
-        )
-    names = [c.name for c in out]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ValueError(f"compare: schedules given twice: {sorted(dup)}")
-    return out
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -217,10 +141,6 @@ class Comparison:
     def write(self, folder: str | Path) -> Path:
         """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
         return _report.write_comparison(self.to_dict(), folder)
-
-
-def _candidate_at(item: str, steps: int, rate: float) -> Candidate:
-    return candidates([item], rate, steps)[0]
 
 
 def _kwargs(d: dict[str, Any]) -> str:
@@ -360,7 +280,7 @@ def compare(
                             the_task,
                             ref,
                             name,
-                            functools.partial(_candidate_at, item, n_steps),
+                            functools.partial(candidate_at, item, n_steps),
                             the_peak,
                             [r for r in runs if r["schedule"] == row["schedule"]],
                             seed_list,

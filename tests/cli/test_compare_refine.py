@@ -27,6 +27,12 @@ def test_refined_peak_printed_and_saved(tmp_path, capsys):
         assert "kept after refinement" in line
     assert f"use: {res['recommended_spec']}" in text and ref["spec"] in res["recommended_spec"]
     assert "x range-test peak" in text and "common peak" in text
+    rec = next(x for x in text.splitlines() if x.startswith("recommendation: "))
+    assert rec.startswith(
+        f"recommendation: {res['recommendation']} at peak {ref['refined_peak']:.3g}"
+    )
+    if res["common_recommendation"] != res["recommendation"]:
+        assert rec.endswith(f"(at the common peak 0.05: {res['common_recommendation']})")
 
 
 def test_no_refine_and_refine_options(tmp_path, capsys):

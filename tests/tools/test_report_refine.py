@@ -101,3 +101,25 @@ def test_recommend_refined_keeps_common_when_all_diverged():
         "Refining the peak of wsd: no rate tried converged on every seed; wsd is kept.",
     )
     assert summary.recommend_refined([], common="wsd") == ("wsd", "")
+
+
+def test_recommend_refined_when_the_common_choice_diverged():
+    """A common-peak choice that diverged at its refined rate is named as such, not as '-'."""
+    bad = _ref(0.4, "wsd")
+    name, why = summary.recommend_refined([bad, _ref(0.2, "cosine")], common="wsd")
+    assert name == "cosine"
+    assert why.endswith("wsd diverged on some seed at every rate tried, so cosine is recommended.")
+
+
+def test_fixed_rate_record_is_marked():
+    """A schedule whose spec does not use the peak is marked in the table and the note."""
+    fixed = {**_ref(0.1, "constant(0.2)"), "fixed": True}
+    fixed["trials"] = [t for t in fixed["trials"] if t["peak"] == 0.1]
+    rows = report.refinement_rows([fixed], recommended="constant(0.2)")
+    assert rows == [
+        ["constant(0.2)", "0.1", "1", "0.2000 ± 0.0200", "does not use the peak, recommended"]
+    ]
+    comp = {"peak": 0.1, "finder": None, "refinements": [fixed], "recommendation": "constant(0.2)"}
+    assert report.refinement_note(comp) == (
+        "peak: 0.1 given; constant(0.2) does not use it (its spec fixes the rates)"
+    )

@@ -119,8 +119,9 @@ def test_compare_with_range_test_and_jobs(tmp_path):
     assert [r["final_val_loss"] for r in one.runs] == [r["final_val_loss"] for r in two.runs]
     # the peak refinement runs through the same executor: same runs, same refined peak
     assert one.refined_peak == two.refined_peak
-    losses = [r["final_val_loss"] for r in one.refinement["runs"]]
-    assert losses == [r["final_val_loss"] for r in two.refinement["runs"]]
+    assert len(one.refinements) == 2 and one.recommendation == two.recommendation
+    losses = [r["final_val_loss"] for ref in one.refinements for r in ref["runs"]]
+    assert losses == [r["final_val_loss"] for ref in two.refinements for r in ref["runs"]]
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,40 @@ def test_refine_settings_validated_before_training(kw, match):
     """Bad refinement settings fail before the range test or any run."""
     with pytest.raises(ValueError, match=match):
         compare("digits", peak=0.1, **kw)
+
+
+@pytest.mark.slow
+def test_specs_with_a_common_prefix_keep_their_own_refinement_files(tmp_path):
+    """Two spec texts alike in their first 40 characters get distinct run files, so every
+    refinement run is on disk and a resume retrains none of them."""
+    a = "wsd(peak, 0.0, warmup_steps=2, stable_steps=14, decay_steps=4)"
+    b = "wsd(peak, 0.0, warmup_steps=2, stable_steps=12, decay_steps=6)"
+    kw = {**KW, "schedules": [a, b], "seeds": 1}
+    first = compare("digits", out=tmp_path, **kw)
+    n = sum(len(r["runs"]) for r in first.refinements)
+    assert len(first.refinements) == 2 and n >= 4
+    files = sorted((tmp_path / "runs" / "refine").glob("*.json"))
+    assert len(files) == n
+    stamp = {f.name: f.stat().st_mtime_ns for f in files}
+    compare("digits", out=tmp_path, resume=True, **kw)
+    assert {f.name: f.stat().st_mtime_ns for f in files} == stamp
+
+
+@pytest.mark.slow
+def test_spec_without_peak_is_not_retrained_and_takes_no_slot():
+    """A spec that ignores the peak gets a record with its common-peak trial only (no runs),
+    and refine_top still refines that many schedules that do use the peak."""
+    kw = {**KW, "schedules": ["constant(0.2)", "constant", "cosine"]}
+    comp = compare("digits", refine_top=1, **kw)
+    fixed = [r for r in comp.refinements if r["fixed"]]
+    moving = [r for r in comp.refinements if not r["fixed"]]
+    assert len(moving) == 1 and len(moving[0]["runs"]) >= 4
+    assert len(fixed) == 1  # at 20 steps the fixed 0.2 beats everything at the 0.05 peak
+    for r in fixed:
+        assert r["schedule"] == "constant(0.2)" and r["runs"] == []
+        assert [t["peak"] for t in r["trials"]] == [0.05] and r["refined_peak"] == 0.05
+    ranked = sorted(comp.summary, key=lambda r: r["val_loss_mean"])
+    names = [r["schedule"] for r in ranked]
+    # records follow the common-peak ranking up to the first schedule that uses the peak
+    assert [r["schedule"] for r in comp.refinements] == names[: len(comp.refinements)]
+    assert moving[0]["schedule"] == next(n for n in names if n != "constant(0.2)")

@@ -42,9 +42,10 @@ def add_parser(sub: Any) -> None:
         "--no-refine",
         action="store_true",
         help=(
-            "skip the peak refinement (by default the 3 best schedules at the common peak are "
-            "also trained at peak/2 and peak*2, and one more step where that helps, and the "
-            "best of them at its own peak is recommended: 2-3 extra runs per schedule and seed)"
+            "skip the peak refinement (by default the --refine-top best schedules at the common "
+            "peak are also trained at peak/2 and peak*2, and one more step where that helps, "
+            "and the best of them at its own peak is recommended: 2-3 extra runs per schedule "
+            "and seed)"
         ),
     )
     p.add_argument(
@@ -117,7 +118,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"peak rate {comp.peak:.3g} (given)")
     print(f"task {comp.task}: {comp.steps} steps per run, seeds {comp.seeds}\n")
     print(comp.table())
-    print(f"\nrecommendation: {comp.recommendation or 'none'}")
+    line = f"\nrecommendation: {comp.recommendation or 'none'}"
+    if comp.recommendation and comp.refinements:
+        line += f" at peak {comp.refined_peak:.3g}"
+        if comp.common_recommendation != comp.recommendation:
+            line += f" (at the common peak {comp.peak:.3g}: {comp.common_recommendation})"
+    print(line)
     print(comp.reasoning)
     if comp.recommendation:
         from lrkit.tools.report import REFINEMENT_HEADER, refinement_note, refinement_rows

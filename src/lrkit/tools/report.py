@@ -256,13 +256,16 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
             f"<pre>{html.escape(comp.get('recommended_spec') or '')}</pre>",
         ),
         (
-            "Results",
+            f"Results at the common peak {comp['peak']:.3g}",
             html_table(SUMMARY_HEADER, summary_rows(comp["summary"]))
             + f"<p>Task <code>{html.escape(comp['task'])}</code>, {comp['steps']} steps per run, "
             f"seeds {html.escape(str(comp['seeds']))}, peak rate {comp['peak']:.4g}, target loss "
             f"{_fmt(comp.get('target'))}. Final validation loss: mean ± sample std over seeds.</p>",
         ),
-        ("Training curves (mean over seeds)", embed_png(out / "training.png")),
+        (
+            f"Training curves at the common peak {comp['peak']:.3g} (mean over seeds)",
+            embed_png(out / "training.png"),
+        ),
         (
             "Schedules",
             embed_png(out / "schedules.png")

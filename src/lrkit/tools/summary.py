@@ -1,6 +1,7 @@
-"""Summaries of a schedule comparison: per-schedule aggregates over seeds (:func:`summarise`)
-and the recommendation with its reasoning (:func:`recommend`). Tables and files built from them
-live in :mod:`lrkit.tools.report`, which re-exports both names.
+"""Summaries of a schedule comparison: per-schedule aggregates over seeds (:func:`summarise`),
+the recommendation with its reasoning at the common peak (:func:`recommend`) and after the peak
+refinement (:func:`recommend_refined`), and the refinement's table cells and one-line note.
+Plots, HTML and files built from them live in :mod:`lrkit.tools.report`.
 
 numpy and the standard library only.
 """
@@ -150,6 +151,10 @@ def recommend_refined(refs: Sequence[Mapping[str, Any]], common: str) -> tuple[s
     if name == common or common not in at:
         return name, f"{head}, the lowest."
     c = at[common]
+    if not math.isfinite(c["val_loss_mean"]):
+        return name, (
+            f"{head}; {common} diverged on some seed at every rate tried, so {name} is recommended."
+        )
     tied = c["val_loss_mean"] - t["val_loss_mean"] <= math.hypot(
         c["val_loss_std"], t["val_loss_std"]
     )
@@ -187,6 +192,8 @@ def refinement_rows(refs: Sequence[Mapping[str, Any]], recommended: str = "") ->
                 for s, r in (("common peak", ref["peak"]), ("refined", ref["refined_peak"]))
                 if t["peak"] == r
             ]
+            if ref.get("fixed"):
+                mark = ["does not use the peak"]
             if ref["schedule"] == recommended and t["peak"] == ref["refined_peak"]:
                 mark.append("recommended")
             row = [ref["schedule"], f"{t['peak']:.3g}", f"{t['ratio']:.3g}", loss, ", ".join(mark)]
@@ -202,6 +209,8 @@ def refinement_note(comp: Mapping[str, Any]) -> str:
     head = f"peak: {comp['peak']:.3g} {origin}"
     if not ref:
         return head + " (not refined)"
+    if ref.get("fixed"):
+        return f"{head}; {ref['schedule']} does not use it (its spec fixes the rates)"
     by = {t["peak"]: t for t in ref["trials"]}
     tried = ", ".join(f"{t['peak']:.3g}" for t in ref["trials"] if t["peak"] != ref["peak"])
     at_peak = _fmt(by[ref["peak"]]["val_loss_mean"])

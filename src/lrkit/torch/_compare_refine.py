@@ -9,7 +9,6 @@ Each run is written atomically to ``<out>/runs/refine/`` so that ``resume`` reus
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lrkit.tools.suggest import refine_peak
-from lrkit.torch._compare_runs import Candidate, execute_runs, load_run, run_key
+from lrkit.torch._compare_runs import Candidate, execute_runs, file_slug, load_run, run_key
 from lrkit.torch.tasks import Task
 
 
@@ -63,9 +62,12 @@ def refine(
     factor and step bound, the range-test (common) peak and the refined one, one trial per rate
     tried (mean ± std final validation loss over ``seeds``, the common peak included) and the
     refinement's runs. ``cand_at(rate)`` builds the family's candidate at a rate; ``at_peak``
-    are its runs at ``peak``."""
+    are its runs at ``peak``. A candidate whose spec does not change with the rate is not
+    trained again: its record has ``fixed=True`` and the common-peak trial only."""
     runs: list[dict[str, Any]] = []
     trials = [_trial(peak, peak, at_peak)]
+    if cand_at(peak * factor).spec == cand_at(peak).spec:  # the spec does not use the peak
+        return _record(cand_at(peak), peak, peak, factor, max_steps, 0, trials, runs, fixed=True)
 
     def losses_at(rates: list[float]) -> list[float]:
         todo, got = [], {}
@@ -74,7 +76,10 @@ def refine(
             for seed in seeds:
                 key = run_key(name, cand, seed, steps)
                 path = (
-                    folder / "runs" / "refine" / f"{_file(cand.name)}-{rate:.6g}-seed{seed}.json"
+                    folder
+                    / "runs"
+                    / "refine"
+                    / f"{file_slug(cand.name)}-{rate:.6g}-seed{seed}.json"
                     if folder is not None
                     else None
                 )
@@ -98,22 +103,35 @@ def refine(
 
     res = refine_peak(peak, strict_mean(at_peak), losses_at, factor=factor, max_steps=max_steps)
     best = cand_at(res.refined)
+    return _record(best, peak, res.refined, res.factor, res.max_steps, res.steps, trials, runs)
+
+
+def _record(
+    best: Candidate,
+    peak: float,
+    refined: float,
+    factor: float,
+    max_steps: int,
+    steps: int,
+    trials: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    fixed: bool = False,
+) -> dict[str, Any]:
+    """The JSON-ready refinement record; ``fixed``: the schedule does not use the peak (a spec
+    text without ``peak``), so nothing was trained and its common-peak runs stand."""
     return {
         "schedule": best.name,
-        "factor": res.factor,
-        "max_steps": res.max_steps,
+        "factor": factor,
+        "max_steps": max_steps,
         "peak": peak,
-        "refined_peak": res.refined,
-        "steps": res.steps,
+        "refined_peak": refined,
+        "steps": steps,
+        "fixed": fixed,
         "spec": best.spec,
         "plateau": best.plateau,
         "trials": sorted(trials, key=lambda t: t["peak"]),
         "runs": runs,
     }
-
-
-def _file(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40] or "spec"
 
 
 def _advance(bar: Any, total: int, done: int) -> None:

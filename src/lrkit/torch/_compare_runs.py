@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -33,6 +34,14 @@ class Candidate:
     name: str
     spec: str
     plateau: dict[str, Any] | None = None
+
+
+def file_slug(name: str) -> str:
+    """A file-name-safe form of a candidate's name: itself when already safe (<= 40 characters
+    of letters, digits and dashes), else a cut-down form plus a short hash, so two names never
+    share a file."""
+    s = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40]
+    return s if s == name else f"{s}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
 def run_key(task: str, cand: Candidate, seed: int, steps: int) -> str:

@@ -13,10 +13,8 @@ tolerate (a warmup or a short decay phase moves it), so one common peak can favo
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from lrkit.torch._compare_refine import refine as _refine
 from lrkit.torch._compare_runs import (
     Candidate,
     execute_runs,
+    file_slug,
     load_run,
     progress_bar,
     run_key,
@@ -147,11 +146,6 @@ def _kwargs(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
-def _slug(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40]
-    return s if s == name else f"{s}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
-
-
 def compare(
     task: str | Task | None = None,
     *,
@@ -196,7 +190,9 @@ def compare(
             already the best of three.
         refine_factor: the factor between rates tried, > 1.
         refine_steps: the most factor steps from the peak, >= 1.
-        refine_top: how many schedules to refine, >= 1 (the best at the common peak first).
+        refine_top: how many schedules to refine, >= 1 (the best at the common peak first; a
+            spec text without ``peak`` does not use the rate, is not retrained and does not
+            count).
 
     Raises:
         ValueError: bad seeds/steps/jobs/peak/refine settings, ``resume`` without ``out``,
@@ -248,10 +244,11 @@ def compare(
     cands = candidates(schedules, the_peak, n_steps)
 
     todo, runs = [], []
+    refined: list[dict[str, Any]] = []
     for cand in cands:
         for seed in seed_list:
             key = run_key(name, cand, seed, n_steps)
-            path = folder / "runs" / f"{_slug(cand.name)}-seed{seed}.json" if folder else None
+            path = folder / "runs" / f"{file_slug(cand.name)}-seed{seed}.json" if folder else None
             done = load_run(path, key) if (resume and path is not None) else None
             if done is not None:
                 runs.append(done)
@@ -273,7 +270,9 @@ def compare(
             if refine and rec:
                 items = list(schedules) if schedules else list(DEFAULT_SCHEDULES)
                 names = [c.name for c in cands]
-                for row in _summary.ranked(summary)[:refine_top]:
+                for row in _summary.ranked(summary):
+                    if sum(not r["fixed"] for r in refined) == refine_top:
+                        break
                     item = items[names.index(row["schedule"])]
                     refined.append(
                         _refine(

@@ -161,8 +161,10 @@ def load_run(path: Path | None, key: str) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def worker_pool(jobs: int) -> Iterator[Any]:
+def worker_pool(jobs: int, task_ref: str | None = None) -> Iterator[Any]:
     """One pool of ``jobs`` spawned worker processes for a whole comparison (None for 1 job).
+    Each worker imports torch and loads ``task_ref`` as it starts, so the start-up overlaps
+    whatever this process does next (the range test).
 
     Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process should
     act on it, by terminating the pool (a ProcessPoolExecutor could hang in its shutdown here).
@@ -171,7 +173,8 @@ def worker_pool(jobs: int) -> Iterator[Any]:
     if jobs == 1:
         yield None
         return
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint)
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(task_ref,))
     try:
         yield pool
         pool.close()
@@ -216,8 +219,14 @@ def execute_runs(
     return out
 
 
-def _ignore_sigint() -> None:
+def _init_worker(task_ref: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    if task_ref is not None and task_ref not in _TASKS:
+        # An initializer that raises makes the pool respawn the worker forever; a task that
+        # fails to load here fails again in _worker, where the error reaches the caller.
+        with contextlib.suppress(Exception):
+            _TASKS[task_ref] = load_task(task_ref)
 
 
 def _worker_args(args: tuple[Any, ...]) -> dict[str, Any]:

@@ -238,27 +238,31 @@ def compare(
             f"compare: refine_top must be an integer >= 1, got refine_top={refine_top!r}"
         )
     folder = Path(out) if out is not None else None
+    candidates(schedules, 1.0, n_steps)  # unknown names and bad specs fail before any training
 
-    finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
-    the_peak = float(peak) if peak is not None else float(finder["suggestion"])  # type: ignore[index]
-    cands = candidates(schedules, the_peak, n_steps)
+    # One pool of workers serves the comparison and the refinement (a pool per batch would pay
+    # the worker start-up again for each refinement step). It starts first, so that the
+    # workers import torch and load the task while the range test runs here.
+    with worker_pool(jobs, ref) as pool:
+        finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
+        the_peak = float(peak) if peak is not None else float(finder["suggestion"])  # type: ignore[index]
+        cands = candidates(schedules, the_peak, n_steps)
 
-    todo, runs = [], []
-    refined: list[dict[str, Any]] = []
-    for cand in cands:
-        for seed in seed_list:
-            key = run_key(name, cand, seed, n_steps)
-            path = folder / "runs" / f"{file_slug(cand.name)}-seed{seed}.json" if folder else None
-            done = load_run(path, key) if (resume and path is not None) else None
-            if done is not None:
-                runs.append(done)
-            else:
-                todo.append((cand, seed, key, path))
-    bar = progress_bar(progress, len(cands) * len(seed_list), len(runs))
-    try:
-        # One pool of workers serves the comparison and the refinement (a pool per batch
-        # would pay the worker start-up again for each refinement step).
-        with worker_pool(jobs) as pool:
+        todo, runs = [], []
+        refined: list[dict[str, Any]] = []
+        for cand in cands:
+            for seed in seed_list:
+                key = run_key(name, cand, seed, n_steps)
+                path = (
+                    folder / "runs" / f"{file_slug(cand.name)}-seed{seed}.json" if folder else None
+                )
+                done = load_run(path, key) if (resume and path is not None) else None
+                if done is not None:
+                    runs.append(done)
+                else:
+                    todo.append((cand, seed, key, path))
+        bar = progress_bar(progress, len(cands) * len(seed_list), len(runs))
+        try:
             runs += execute_runs(the_task, ref, todo, n_steps, pool, bar)
             order = {
                 (c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)
@@ -294,9 +298,9 @@ def compare(
                     )
                 final, why_refined = _summary.recommend_refined(refined, rec)
                 why = f"At the common peak {the_peak:.3g}: {why} {why_refined}"
-    finally:
-        if bar is not None:
-            bar.close()
+        finally:
+            if bar is not None:
+                bar.close()
     comp = Comparison(
         name, the_peak, n_steps, seed_list, cands, runs, finder, summary, final, why, tgt
     )

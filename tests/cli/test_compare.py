@@ -111,3 +111,11 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
     )
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing retrained or rewritten
     assert sorted(r["seed"] for r in comp.runs) == sorted(seeds)
+
+
+def test_bad_spec_fails_before_the_range_test(tmp_path, capsys):
+    """Without --peak, a bad schedule spec fails before the range test runs (no finder.json)."""
+    argv = ["compare", "--schedules", "cosine(peak, steps=", "-o", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "cosine(peak, steps=" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "finder.json").exists()

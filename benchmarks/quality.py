@@ -143,6 +143,19 @@ def _finite_std(v: np.ndarray) -> float:
     return float(ok.std(ddof=1)) if ok.size > 1 else 0.0
 
 
+def _held_out_cells(h: dict, ratio: float) -> list[str]:
+    """A paired comparison (:func:`paired`) as table cells: the two held-out losses, the gap,
+    its significance, and whether the targets are met (``ratio`` within 3x, gap <= 3%)."""
+    met = 1 / 3 <= ratio <= 3 and math.isfinite(h["gap"]) and h["gap"] <= 3
+    return [
+        _pm(h["s"], h["se_s"]),
+        _pm(h["b"], h["se_b"]),
+        f"{h['gap']:+.1f} ± {h['se_gap']:.1f}%",
+        _sig(h),
+        "yes" if met else "no",
+    ]
+
+
 def _sig(h: dict) -> str:
     return "-" if "p" not in h else ("yes" if h["p"] < 0.05 else "no") + f" (p={h['p']:.2g})"
 
@@ -256,11 +269,9 @@ def main() -> None:
         c_b = best[common]
         sel_gap = 100 * (runs.mean(name, common, s, sel) / runs.mean(name, common, c_b, sel) - 1)
         h = paired(runs.values(name, common, s, held_rec), runs.values(name, common, c_b, held_rec))
-        met = 1 / 3 <= s / c_b <= 3 and math.isfinite(h["gap"]) and h["gap"] <= 3
         # with refinement (the default): the final choice at its refined peak
         r_b = best[rec]
         hr = paired(runs.values(name, rec, r_ref, held_rec), runs.values(name, rec, r_b, held_rec))
-        met_r = 1 / 3 <= r_ref / r_b <= 3 and math.isfinite(hr["gap"]) and hr["gap"] <= 3
         any_h = runs.values(name, any_fam, best[any_fam], held_rec)
         ha = paired(runs.values(name, rec, r_ref, held_rec), any_h)
         rows.append(
@@ -271,20 +282,12 @@ def main() -> None:
                 f"{c_b:.3g}",
                 f"{s / c_b:.2f}x",
                 f"{sel_gap:+.1f}%",
-                _pm(h["s"], h["se_s"]),
-                _pm(h["b"], h["se_b"]),
-                f"{h['gap']:+.1f} ± {h['se_gap']:.1f}%",
-                _sig(h),
-                "yes" if met else "no",
+                *_held_out_cells(h, s / c_b),
                 rec,
                 f"{r_ref:.3g} ({r_ref / s:.3g}x sugg.)",
                 f"{r_b:.3g}",
                 f"{r_ref / r_b:.2f}x",
-                _pm(hr["s"], hr["se_s"]),
-                _pm(hr["b"], hr["se_b"]),
-                f"{hr['gap']:+.1f} ± {hr['se_gap']:.1f}%",
-                _sig(hr),
-                "yes" if met_r else "no",
+                *_held_out_cells(hr, r_ref / r_b),
                 f"{_pm(float(any_h.mean()), float(any_h.std(ddof=1) / math.sqrt(len(held_rec))))} "
                 f"({any_fam})",
                 f"{ha['gap']:+.1f} ± {ha['se_gap']:.1f}%",

@@ -26,7 +26,7 @@ import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
-from lrkit.schedules._check import choice, in_range, non_negative, positive, real
+from lrkit.schedules._check import non_negative
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
 
 __all__ = ["Controller", "ControllerWarning"]
@@ -71,14 +71,6 @@ def groups_list(owner: str, value: object) -> list[int] | None:
             f"{owner}: groups must be None or a list of group indices, got groups={value!r}"
         )
     return [integer(owner, "groups[i]", g) for g in value]  # type: ignore[union-attr]
-
-
-# re-exported helpers for the controller modules
-check_real = real
-check_positive = positive
-check_non_negative = non_negative
-check_in_range = in_range
-check_choice = choice
 
 
 class Controller:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lrkit.controllers._base import (
-    Controller,
-    check_choice,
-    check_in_range,
-    check_non_negative,
-    integer,
-)
+from lrkit.controllers._base import Controller, integer
+from lrkit.schedules._check import choice, in_range, non_negative
 from lrkit.schedules._errors import ScheduleValueError
 
 __all__ = ["Plateau", "PlateauDetector"]
@@ -106,23 +101,23 @@ class PlateauDetector(Controller):
     ) -> None:
         super().__init__(target=target, floor=floor)
         name = type(self).__name__
-        self.mode = check_choice(name, "mode", mode, ("min", "max"))
-        self.rule = check_choice(name, "rule", rule, RULES)
+        self.mode = choice(name, "mode", mode, ("min", "max"))
+        self.rule = choice(name, "rule", rule, RULES)
         self.patience = integer(name, "patience", patience, low=1 if rule == "optax" else 0)
-        self.threshold_mode = check_choice(name, "threshold_mode", threshold_mode, ("rel", "abs"))
+        self.threshold_mode = choice(name, "threshold_mode", threshold_mode, ("rel", "abs"))
         if threshold_mode == "rel":
-            self.threshold = check_in_range(name, "threshold", threshold, 0.0, 1.0, high_open=True)
+            self.threshold = in_range(name, "threshold", threshold, 0.0, 1.0, high_open=True)
         else:
-            self.threshold = check_non_negative(name, "threshold", threshold)
+            self.threshold = non_negative(name, "threshold", threshold)
         self.cooldown = integer(name, "cooldown", cooldown)
         if rule == "fastai" and self.cooldown:
             raise ScheduleValueError(
                 f"{name}: rule='fastai' has no cooldown, got cooldown={cooldown!r}"
             )
-        self.min_delta = check_non_negative(name, "min_delta", min_delta)
+        self.min_delta = non_negative(name, "min_delta", min_delta)
         self.accumulation_size = integer(name, "accumulation_size", accumulation_size, low=1)
-        self.smoothing = check_in_range(name, "smoothing", smoothing, 0.0, 1.0, high_open=True)
-        self.judge = check_choice(name, "judge", judge, ("best", "trend"))
+        self.smoothing = in_range(name, "smoothing", smoothing, 0.0, 1.0, high_open=True)
+        self.judge = choice(name, "judge", judge, ("best", "trend"))
         self.window = integer(name, "window", window, low=2)
         # state
         self.best: float | None = None
@@ -321,11 +316,9 @@ class Plateau(PlateauDetector):
             judge=judge,
             window=window,
         )
-        self.factor = check_in_range(
-            "Plateau", "factor", factor, 0.0, 1.0, low_open=True, high_open=True
-        )
-        self.min_scale = check_in_range("Plateau", "min_scale", min_scale, 0.0, 1.0, high_open=True)
-        self.eps = check_non_negative("Plateau", "eps", eps)
+        self.factor = in_range("Plateau", "factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        self.min_scale = in_range("Plateau", "min_scale", min_scale, 0.0, 1.0, high_open=True)
+        self.eps = non_negative("Plateau", "eps", eps)
         self.num_reductions = 0
         self.last_reduced_step: int | None = None
 

@@ -25,16 +25,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lrkit.controllers._base import (
-    Controller,
-    check_choice,
-    check_in_range,
-    check_positive,
-    groups_list,
-    integer,
-)
+from lrkit.controllers._base import Controller, groups_list, integer
 from lrkit.controllers.plateau import PlateauDetector
-from lrkit.schedules._check import boolean, non_negative, positive
+from lrkit.schedules._check import boolean, choice, in_range, non_negative, positive
 
 __all__ = ["RestartOnPlateau", "Restarts"]
 
@@ -177,9 +170,9 @@ class Restarts(Controller):
         Raises:
             ValueError: a bad argument, naming it and its value.
         """
-        f = check_positive("Restarts.bump", "factor", factor)
+        f = positive("Restarts.bump", "factor", factor)
         n = integer("Restarts.bump", "steps", steps, low=1)
-        sh = check_choice("Restarts.bump", "shape", shape, ("cosine", "linear"))
+        sh = choice("Restarts.bump", "shape", shape, ("cosine", "linear"))
         reset = self._reset_flag("bump", reset_optimizer)
         a = self._at(at, "bump")
         self.bumps = [b for b in self.bumps if b[0] + b[2] > a] + [[a, f, n, sh]]
@@ -273,7 +266,7 @@ class RestartOnPlateau(PlateauDetector):
         name = "RestartOnPlateau"
         self.to = non_negative(name, "to", to)
         self.peak_factor = positive(name, "peak_factor", peak_factor)
-        self.peak_decay = check_in_range(name, "peak_decay", peak_decay, 0.0, 1.0, low_open=True)
+        self.peak_decay = in_range(name, "peak_decay", peak_decay, 0.0, 1.0, low_open=True)
         self.stretch = positive(name, "stretch", stretch)
         self.max_restarts = (
             None if max_restarts is None else integer(name, "max_restarts", max_restarts)

@@ -329,6 +329,4 @@ def _spec_value(value: object) -> str:
         return str(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(_spec_value(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(value)
     return repr(value)

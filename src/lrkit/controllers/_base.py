@@ -122,11 +122,6 @@ class Controller:
         out, self._events = self._events, []
         return out
 
-    @property
-    def pending_events(self) -> list[dict[str, Any]]:
-        """The events not yet drained by :meth:`pop_events` (a copy)."""
-        return [dict(e) for e in self._events]
-
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """The controller's mutable state: small and JSON-serialisable."""

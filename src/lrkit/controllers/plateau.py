@@ -8,7 +8,7 @@ The detection (is this evaluation better? how many bad ones in a row? cooldown?)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lrkit.controllers._base import Controller, integer
 from lrkit.schedules._check import choice, in_range, non_negative
@@ -232,11 +232,6 @@ class PlateauDetector(Controller):
         self.cooldown_counter = self.cooldown
         self.num_bad_evals = 0
 
-    @property
-    def in_cooldown(self) -> bool:
-        """True while bad evaluations are not being counted after an action."""
-        return self.cooldown_counter > 0
-
 
 class Plateau(PlateauDetector):
     """Reduce a hyperparameter by ``factor`` whenever a monitored metric plateaus.
@@ -348,14 +343,3 @@ class Plateau(PlateauDetector):
             f"cooldown={self.cooldown!r}, floor={self.floor!r}, min_scale={self.min_scale!r}, "
             f"eps={self.eps!r}, target={self.target!r}, rule={self.rule!r})"
         )
-
-    def describe(self) -> dict[str, Any]:
-        """Configuration and the key counters, for logging."""
-        return {
-            "scale": self._current(),
-            "num_reductions": self.num_reductions,
-            "last_reduced_step": self.last_reduced_step,
-            "best": self.best,
-            "num_bad_evals": self.num_bad_evals,
-            "cooldown_counter": self.cooldown_counter,
-        }

@@ -302,12 +302,3 @@ class RestartOnPlateau(PlateauDetector):
         self.best = None
         self._recent = []
         self._emit("restart", step, reset_optimizer=self.reset_optimizer, groups=self.groups)
-
-    def describe(self) -> dict[str, Any]:
-        """The key counters, for logging."""
-        return {
-            "num_restarts": self.num_restarts,
-            "last_restart_step": self.last_restart_step,
-            "best": self.best,
-            "num_bad_evals": self.num_bad_evals,
-        }

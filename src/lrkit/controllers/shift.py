@@ -222,7 +222,7 @@ class RestartOnShift(Controller):
     ) -> None:
         super().__init__(target=target, floor=floor)
         name = "RestartOnShift"
-        self.detector_kind = choice(name, "detector", detector, ("cusum", "page_hinkley"))
+        choice(name, "detector", detector, ("cusum", "page_hinkley"))
         try:
             if detector == "cusum":
                 self.detector: _Detector = Cusum(

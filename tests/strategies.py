@@ -1,7 +1,6 @@
 """Hypothesis strategies that draw random valid lrkit schedules and compositions of them.
 
-``families()`` draws one schedule of any family; ``finite_families()`` only those that settle
-(a finite duration); ``schedules()`` nests families inside combinators (warmup, ``>>``,
+``families()`` draws one schedule of any family; ``schedules()`` nests families inside combinators (warmup, ``>>``,
 ``*``, scale, clip, shift, advance, stretch, repeat). Values stay in [1e-6, 10] so every
 drawn schedule is valid for every combinator (e.g. an exponential warmup needs a target > 0).
 """
@@ -198,11 +197,6 @@ FAMILIES: dict[str, Any] = {
 def families() -> st.SearchStrategy[Schedule]:
     """One schedule of any family."""
     return st.one_of(*(make() for make in FAMILIES.values()))
-
-
-def finite_families() -> st.SearchStrategy[Schedule]:
-    """One schedule of a family that settles (finite duration, > 0 when repeated)."""
-    return families().filter(lambda s: s.duration is not None)
 
 
 def _is_finite(s: Schedule) -> bool:

@@ -126,10 +126,12 @@ def test_suggest_flat_curve_has_low_confidence():
 
 
 def test_suggest_cuts_at_divergence():
-    """Points after divergence are ignored: a huge final loss does not move the valley."""
+    """Points after divergence are ignored: losses after the blow-up, however low, do not move
+    the suggestion."""
     rates, losses = _curve()
     cut = suggest(rates[:60], losses[:60], beta=0.0)
-    exploded = np.concatenate([losses[:60], np.full(20, 1e6)])
+    # without the cut, the late low losses would hold the minimum and move every rule
+    exploded = np.concatenate([losses[:60], np.full(10, 1e6), np.full(10, 1e-3)])
     assert suggest(rates, exploded, beta=0.0).rate == cut.rate
 
 

@@ -4,12 +4,14 @@ from a checkpoint, optimizer-state reset on restart, faster recovery with restar
 from __future__ import annotations
 
 import json
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
 
 import lrkit
-from lrkit.controllers import Plateau, RestartOnPlateau, RestartOnShift, Restarts
+from lrkit.controllers import Plateau, RestartOnPlateau, Restarts
 from lrkit.torch import Scheduler
 from lrkit.torch.guard import apply_controller_events
 
@@ -105,26 +107,10 @@ def test_restart_with_reset_optimizer_drops_adam_state():
     assert int(opt.state[a]["step"]) == 1 and int(opt.state[b]["step"]) == 4
 
 
-def _shift_run(restart, seed, steps=600, shift=420):
-    """SGD on a linear-regression stream whose target changes at ``shift`` (see the example)."""
-    g = torch.Generator().manual_seed(seed)
-    w_old, w_new = torch.randn(20, 1, generator=g), torch.randn(20, 1, generator=g)
-    torch.manual_seed(seed)
-    model = torch.nn.Linear(20, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    ctls = [RestartOnShift("cusum", to=60)] if restart else []
-    sched = Scheduler(opt, lr=lrkit.cosine(0.05, 0.0005, steps=steps), controllers=ctls)
-    losses = []
-    for k in range(steps):
-        x = torch.randn(32, 20, generator=g)
-        y = x @ (w_old if k < shift else w_new) + 0.1 * torch.randn(32, 1, generator=g)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        sched.step(metric=loss.item()) if restart else sched.step()
-    return losses, ctls
+def _shift_run(restart, seed):
+    """The example's own run (examples/controllers_restart_on_shift.py): shift at step 420 of 600."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "controllers_restart_on_shift.py"
+    return runpy.run_path(str(example))["run"](restart, seed)
 
 
 @pytest.mark.slow
@@ -133,8 +119,8 @@ def test_restart_on_shift_recovers_faster_than_without(seed):
     """After a mid-run change of the target the mean loss over the next 80 steps is at least 2x
     lower with RestartOnShift than on the plain decayed schedule; the restart is within 5 steps."""
     plain, _ = _shift_run(False, seed)
-    restarted, ctls = _shift_run(True, seed)
-    assert ctls[0].shift_steps and 420 <= ctls[0].shift_steps[0] <= 425
+    restarted, shift_steps = _shift_run(True, seed)
+    assert shift_steps and 420 <= shift_steps[0] <= 425
     before = sum(restarted[340:420]) / 80
     assert before == pytest.approx(sum(plain[340:420]) / 80), "identical runs before the shift"
     a = sum(plain[420:500]) / 80

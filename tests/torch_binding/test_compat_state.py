@@ -168,3 +168,51 @@ def test_lambda_state_saves_callable_objects() -> None:
     s2 = C.LambdaLR(o2, [Warm(99), lambda t: 1.0, Warm(99)])
     s2.load_state_dict(state)
     assert s2.lr_lambdas[0].n == 4
+
+
+@pytest.mark.parametrize(
+    "length", [{"total_steps": 12}, {"epochs": 3, "steps_per_epoch": 4}], ids=["total", "epochs"]
+)
+def test_onecycle_keeps_total_steps_through_resume(length: dict) -> None:
+    """OneCycleLR: total_steps survives state_dict/load_state_dict and stepping matches torch."""
+    k, steps = 5, 11  # torch raises past total_steps and lrkit holds at t=12: stop before
+    ours_o, theirs_o = make_opt(), make_opt()
+    s = C.OneCycleLR(ours_o, max_lr=1.0, **length)
+    ts = T.OneCycleLR(theirs_o, max_lr=1.0, **length)
+    want = [values(theirs_o)]
+    for _ in range(steps):
+        theirs_o.step()
+        ts.step()
+        want.append(values(theirs_o))
+    for _ in range(k):
+        ours_o.step()
+        s.step()
+    state = _roundtrip(s.state_dict())
+    assert state["total_steps"] == ts.total_steps == 12
+    o2 = make_opt()
+    s2 = C.OneCycleLR(o2, max_lr=1.0, **length)
+    o2.load_state_dict(_roundtrip(ours_o.state_dict()))
+    s2.load_state_dict(state)
+    assert hasattr(s2, "total_steps") and s2.total_steps == 12
+    assert s2.state_dict()["total_steps"] == 12
+    got = [values(o2)]
+    for _ in range(steps - k):
+        o2.step()
+        s2.step()
+        got.append(values(o2))
+    assert_same(got, want[k:])
+
+
+def test_onecycle_other_length_loads_with_strict_false() -> None:
+    """OneCycleLR strict=False load of another run length warns and takes its total_steps (torch)."""
+    o = make_opt()
+    s = C.OneCycleLR(o, max_lr=1.0, total_steps=12)
+    for _ in range(3):
+        o.step()
+        s.step()
+    s2 = C.OneCycleLR(make_opt(), max_lr=1.0, total_steps=20)
+    with pytest.raises(ValueError, match="other schedules"):
+        s2.load_state_dict(s.state_dict())
+    with pytest.warns(UserWarning, match="strict=False"):
+        s2.load_state_dict(s.state_dict(), strict=False)
+    assert s2.total_steps == 12 and s2.last_epoch == 3

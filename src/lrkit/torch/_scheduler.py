@@ -316,10 +316,6 @@ class Scheduler(LRScheduler):
             raise AttributeError("Scheduler.total_steps: not given; pass total_steps= to set it")
         return self._total
 
-    @total_steps.setter
-    def total_steps(self, value: int | None) -> None:
-        self._total = value
-
     @property
     def last_epoch(self) -> int:  # type: ignore[override]
         """The clock (torch's name): optimizer updates made, or ``step()`` calls."""

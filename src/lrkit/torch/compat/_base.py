@@ -154,6 +154,7 @@ class CompatScheduler(Scheduler):
         plateaus: Sequence[GroupPlateau] = (),
         callables: Sequence[Any] = (),
         per_step: bool = False,
+        total_steps: int | None = None,
     ) -> None:
         self._tracks = {k: list(v) for k, v in tracks.items()}
         self._plateaus = list(plateaus)
@@ -163,7 +164,17 @@ class CompatScheduler(Scheduler):
         if per_step or self._callables:
             ctls.append(PerStep())
         hyperparameters: dict[str, Any] = self._tracks
-        Scheduler.__init__(self, optimizer, clock="calls", controllers=ctls, **hyperparameters)
+        Scheduler.__init__(
+            self,
+            optimizer,
+            clock="calls",
+            controllers=ctls,
+            total_steps=total_steps,
+            **hyperparameters,
+        )
+        # no on_resize check on load: as torch's load_state_dict, the checkpoint's total_steps
+        # is taken (another length is a schedule mismatch: raises, or warns with strict=False)
+        self._total_constructed = None
         if last_epoch != -1:
             self._step = last_epoch + 1
             self._write()

@@ -216,5 +216,5 @@ class OneCycleLR(CompatScheduler):
             if last_epoch == -1:
                 for lo, hi, group in zip(lows, highs, optimizer.param_groups, strict=True):
                     group["max_momentum"], group["base_momentum"] = hi, lo
-        self._start(optimizer, tracks, last_epoch=last_epoch)
-        self.total_steps = steps  # torch's attribute (after the Scheduler's own init)
+        # total_steps: torch's attribute, and the run's length saved in the state
+        self._start(optimizer, tracks, last_epoch=last_epoch, total_steps=steps)

@@ -160,6 +160,8 @@ class Exponential(Schedule):
     every: Length = 1
     staircase: bool = False
     end: float | None = None
+    #: :meth:`_duration`, computed once ``every`` is a number of steps (read by ``_eval``).
+    _settle: float | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         owner = "exponential"
@@ -175,14 +177,16 @@ class Exponential(Schedule):
                     f"{owner}: a growing schedule (gamma > 1) needs an end value to stop at, "
                     f"got gamma={self.gamma!r}, end=None"
                 )
-            return
-        end = check.non_negative(owner, "end", self.end)
-        if (gamma < 1 and end > start) or (gamma > 1 and end < start):
-            raise ScheduleValueError(
-                f"{owner}: end must lie on the side gamma moves towards, got start={self.start!r}, "
-                f"gamma={self.gamma!r}, end={self.end!r}"
-            )
-        self._set("end", end)
+        else:
+            end = check.non_negative(owner, "end", self.end)
+            if (gamma < 1 and end > start) or (gamma > 1 and end < start):
+                raise ScheduleValueError(
+                    f"{owner}: end must lie on the side gamma moves towards, got "
+                    f"start={self.start!r}, gamma={self.gamma!r}, end={self.end!r}"
+                )
+            self._set("end", end)
+        if self._lengths_resolved("every"):
+            self._set("_settle", self._duration())
 
     def _eval(self, t: FloatArray) -> FloatArray:
         if self.gamma == 1:  # no change per period: end is never reached, start is held
@@ -190,7 +194,7 @@ class Exponential(Schedule):
         p = t / float(self.every)  # type: ignore[arg-type]
         if self.staircase:
             p = np.floor(p)
-        end = self._duration()
+        end = self._settle
         if end is not None:
             # From the end on the value is end exactly (gamma ** p may round an ulp off), and
             # capping p there keeps a growing gamma ** p finite for any step.

@@ -142,6 +142,8 @@ class Repeat(Schedule):
     _children = ("schedule",)
     schedule: Schedule
     times: int | None = None
+    #: The inner schedule's duration as a float, once it is bound (read by ``_eval``).
+    _period: float | None = field(init=False, repr=False, compare=False, default=None)
 
     def _validate(self) -> None:
         owner = "repeat"
@@ -160,9 +162,10 @@ class Repeat(Schedule):
                     f"{owner}: the schedule must have a positive duration to repeat, got "
                     f"{self.schedule} with duration {d!r}"
                 )
+            self._set("_period", float(d))
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        period = float(self.schedule._duration())  # type: ignore[arg-type]
+        period: float = self._period  # type: ignore[assignment]
         local = np.mod(t, period)
         if self.times is not None:
             local = np.where(t >= self.times * period, period, local)

@@ -1,7 +1,7 @@
 """Hypothesis strategies that draw random valid lrkit schedules and compositions of them.
 
-``families()`` draws one schedule of any family; ``schedules()`` nests families inside combinators (warmup, ``>>``,
-``*``, scale, clip, shift, advance, stretch, repeat). Values stay in [1e-6, 10] so every
+``families()`` draws one schedule of any family; ``schedules()`` nests families inside
+combinators (warmup, ``>>``, ``*``, scale, clip, shift, advance, stretch, repeat). Values stay in [1e-6, 10] so every
 drawn schedule is valid for every combinator (e.g. an exponential warmup needs a target > 0).
 """
 

@@ -135,5 +135,7 @@ def test_task_validation():
         Task("t", train=(x, torch.zeros(3)), val=(x, torch.zeros(4)), **kw)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         Task("t", train=(x, x), val=(x, x), batch_size=0, **kw)
+    with pytest.raises(ValueError, match="eval_every must be a positive integer, got eval_every=0"):
+        Task("t", train=(x, x), val=(x, x), eval_every=0, **kw)
     with pytest.raises(TypeError, match="train must be an"):
         Task("t", train=[1, 2, 3], val=(x, x), **kw)

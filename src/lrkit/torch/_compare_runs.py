@@ -77,7 +77,7 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, 
     opt = task.optimizer(model.parameters(), 1.0)
     sched = _scheduler(opt, cand, steps)
     batches = task.batches(seed)
-    every = int(task.eval_every or max(1, steps // 20))
+    every = int(task.eval_every)  # type: ignore[arg-type]  # set by Task.__post_init__
     lrs: list[float] = []
     tr_steps: list[int] = []
     tr_loss: list[float] = []
@@ -132,18 +132,24 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> dict[str, 
 _TASKS: dict[str, Task] = {}
 
 
+def _run_one(
+    task: Task, cand: Candidate, seed: int, steps: int, path: Path | None, key: str
+) -> dict[str, Any]:
+    """Run one (schedule, seed), tag it with its key and write it atomically to ``path``."""
+    rec = train_run(task, cand, seed, steps)
+    rec["key"] = key
+    if path is not None:
+        write_json(path, rec)
+    return rec
+
+
 def _worker(
     task_ref: str, cand: Candidate, seed: int, steps: int, path: str, key: str
 ) -> dict[str, Any]:
-    """Run one (schedule, seed) in a worker (one torch thread) and write it atomically."""
-    torch.set_num_threads(1)
+    """:func:`_run_one` in a worker (one torch thread, set by :func:`_init_worker`)."""
     if task_ref not in _TASKS:
         _TASKS[task_ref] = load_task(task_ref)
-    rec = train_run(_TASKS[task_ref], cand, seed, steps)
-    rec["key"] = key
-    if path:
-        write_json(path, rec)
-    return rec
+    return _run_one(_TASKS[task_ref], cand, seed, steps, Path(path) if path else None, key)
 
 
 def load_run(path: Path | None, key: str) -> dict[str, Any] | None:
@@ -197,10 +203,7 @@ def execute_runs(
         torch.set_num_threads(1)
         try:
             for cand, seed, key, path in todo:
-                rec = train_run(task, cand, seed, steps)
-                rec["key"] = key
-                if path is not None:
-                    write_json(path, rec)
+                rec = _run_one(task, cand, seed, steps, path, key)
                 out.append(rec)
                 _tick(bar, rec)
         finally:
@@ -212,8 +215,6 @@ def execute_runs(
         for cand, seed, key, path in todo
     ]
     for rec in pool.imap_unordered(_worker_args, args):
-        if rec.get("final_val_loss") is None:
-            rec["final_val_loss"] = math.inf
         out.append(rec)
         _tick(bar, rec)
     return out

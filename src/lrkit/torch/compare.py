@@ -88,7 +88,8 @@ class Comparison:
     @property
     def refinement(self) -> dict[str, Any] | None:
         """The recommended schedule's refinement record (None when it was not refined)."""
-        return next((r for r in self.refinements if r["schedule"] == self.recommendation), None)
+        comp = {"refinements": self.refinements, "recommendation": self.recommendation}
+        return _summary.chosen_refinement(comp)  # type: ignore[return-value]
 
     @property
     def refined_peak(self) -> float:
@@ -272,12 +273,10 @@ def compare(
             rec, why = _report.recommend(summary)
             final, refined = rec, []
             if refine and rec:
-                items = list(schedules) if schedules else list(DEFAULT_SCHEDULES)
-                names = [c.name for c in cands]
                 for row in _summary.ranked(summary):
                     if sum(not r["fixed"] for r in refined) == refine_top:
                         break
-                    item = items[names.index(row["schedule"])]
+                    item = row["schedule"]  # a candidate's name is its item (spec text stripped)
                     refined.append(
                         _refine(
                             the_task,

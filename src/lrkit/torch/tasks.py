@@ -75,12 +75,12 @@ class Task:
                     f"got {len(pair[0])} and {len(pair[1])}"
                 )
             setattr(self, key, (pair[0], pair[1]))
-        for key in ("batch_size", "steps"):
+        if self.eval_every is None and isinstance(self.steps, int):
+            self.eval_every = max(1, self.steps // 20)
+        for key in ("batch_size", "steps", "eval_every"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{owner}: {key} must be a positive integer, got {key}={v!r}")
-        if self.eval_every is None:
-            self.eval_every = max(1, self.steps // 20)
 
     def batches(
         self, seed: int, *, batch_size: int | None = None

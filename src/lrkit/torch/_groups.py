@@ -47,12 +47,11 @@ def writer_for(name: str, group: Mapping[str, Any], index: int) -> tuple[str, in
     Raises:
         ValueError: the group has no such key.
     """
-    keys = sorted(k for k in group if k != "params")
     if name in ("beta1", "beta2"):
         if "betas" not in group:
             raise ValueError(
                 f"{_OWNER}: {name} drives betas[{int(name[-1]) - 1}] of an Adam-style optimizer, but "
-                f"{group_label(group, index)} has no 'betas' key (keys: {keys})"
+                f"{group_label(group, index)} has no 'betas' key (keys: {_keys(group)})"
             )
         return "betas", int(name[-1]) - 1
     if name == "momentum" and "momentum" not in group and "betas" in group:
@@ -60,9 +59,14 @@ def writer_for(name: str, group: Mapping[str, Any], index: int) -> tuple[str, in
     if name not in group:
         raise ValueError(
             f"{_OWNER}: cannot drive {name!r}: {group_label(group, index)} has no {name!r} key "
-            f"(keys: {keys})"
+            f"(keys: {_keys(group)})"
         )
     return name, -1
+
+
+def _keys(group: Mapping[str, Any]) -> list[str]:
+    """The group's keys but ``params``, sorted (for error messages only)."""
+    return sorted(k for k in group if k != "params")
 
 
 def write_slow(group: dict[str, Any], key: str, pos: int, value: float) -> None:

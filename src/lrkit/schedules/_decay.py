@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lrkit.schedules import _check as check
+from lrkit.schedules._anneal import mix
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length, check_lengths
@@ -279,8 +280,7 @@ class Polynomial(Schedule):
             frac = t / span
         else:
             frac = np.minimum(t, steps) / steps
-        w = (1.0 - frac) ** self.power
-        return self.start * w + self.end * (1.0 - w)
+        return mix(self.start, self.end, (1.0 - frac) ** self.power)
 
     def _duration(self) -> float | None:
         return None if self.cycle else self.steps  # type: ignore[return-value]

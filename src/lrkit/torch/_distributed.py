@@ -1,9 +1,28 @@
-"""Agreeing on a metric across ranks before controllers see it."""
+"""Agreeing on metrics and flags across ranks before controllers (or the guard) act on them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.distributed as dist
+
+
+def _all_reduce(values: Sequence[float], op: str) -> list[float] | None:
+    """``values`` reduced element-wise over all ranks with ``op`` (``"SUM"``, ``"MAX"``: a
+    ``dist.ReduceOp`` name; float64), or None when torch.distributed is not initialised.
+
+    Every rank must call this at the same point (it is a collective). With NCCL the reduction
+    runs on the current CUDA device; other backends use the CPU.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    device = torch.device("cpu")
+    if dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=getattr(dist.ReduceOp, op))
+    return [float(x) for x in t.tolist()]
 
 
 def mean_over_ranks(metric: float) -> float:
@@ -13,11 +32,14 @@ def mean_over_ranks(metric: float) -> float:
     process group the metric is returned unchanged. With NCCL the reduction runs on the current
     CUDA device; other backends use the CPU.
     """
-    if not (dist.is_available() and dist.is_initialized()):
-        return float(metric)
-    device = torch.device("cpu")
-    if dist.get_backend() == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    t = torch.tensor([float(metric)], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / dist.get_world_size()
+    out = _all_reduce([float(metric)], "SUM")
+    return float(metric) if out is None else out[0] / dist.get_world_size()
+
+
+def any_over_ranks(flags: Sequence[bool]) -> list[bool]:
+    """Each flag OR-ed over all ranks when torch.distributed is initialised (a collective).
+
+    Without an initialised process group the flags are returned unchanged (as bools).
+    """
+    out = _all_reduce([float(bool(f)) for f in flags], "MAX")
+    return [bool(f) for f in flags] if out is None else [bool(x) for x in out]

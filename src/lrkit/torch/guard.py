@@ -39,10 +39,10 @@ from collections import deque
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from lrkit.controllers._base import Controller, integer
 from lrkit.schedules._check import boolean, in_range, positive
+from lrkit.torch._distributed import any_over_ranks
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 
 __all__ = [
@@ -222,7 +222,7 @@ class DivergenceGuard:
             self._spike(value, self._losses, self.spike_factor),
             self._spike(norm, self._norms, self.grad_spike_factor),
         ]
-        flags = _all_ranks_any(flags)
+        flags = any_over_ranks(flags)
         if any(flags):
             reason = _REASONS[flags.index(True)]
             self._recover(reason, norm if "gradient" in reason else value)
@@ -298,15 +298,3 @@ def _gt1(owner: str, name: str, value: object) -> float:
     if out <= 1.0:
         raise ValueError(f"{owner}: {name} must be > 1, got {name}={value!r}")
     return out
-
-
-def _all_ranks_any(flags: list[bool]) -> list[bool]:
-    """Each flag OR-ed over ranks when torch.distributed is initialised (a collective)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return [bool(f) for f in flags]
-    device = torch.device("cpu")
-    if dist.get_backend() == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    t = torch.tensor([float(bool(f)) for f in flags], dtype=torch.float32, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return [bool(x) for x in t.tolist()]

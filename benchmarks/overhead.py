@@ -100,16 +100,18 @@ def measure(
 ) -> list[tuple[str, float, float, float, float, float]]:
     rows = []
     for name, (make_torch, kw) in cases(n).items():
-        # values check: same lr sequence from both
+        # values check: same lr (and momentum, where scheduled) sequence from both
         o1, o2 = _optimizer(groups), _optimizer(groups)
         t, s = _torch_scheduler(make_torch, o1), Scheduler(o2, clock="calls", **kw)
         worst = 0.0
         lrs, moms = [], []
+        keys = ["lr"] + (["momentum"] if "momentum" in kw else [])
         for _ in range(n):
-            a, b = o1.param_groups[-1]["lr"], o2.param_groups[-1]["lr"]
-            lrs.append(a)
+            lrs.append(o1.param_groups[-1]["lr"])
             moms.append(o1.param_groups[-1]["momentum"])
-            worst = max(worst, abs(a - b) / max(abs(a), 1e-300))
+            for key in keys:
+                a, b = o1.param_groups[-1][key], o2.param_groups[-1][key]
+                worst = max(worst, abs(a - b) / max(abs(a), 1e-300))
             t.step()
             s.step()
 

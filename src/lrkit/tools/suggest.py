@@ -186,8 +186,9 @@ def suggest(
     divergence index (or the end). Every rule in :data:`RULES` is computed; ``rule`` picks the
     suggestion. The default, ``"minimum/10"`` (one decade below the rate of the lowest loss;
     Smith, 2017; fastai's ``minimum``), is the one that ``benchmarks/quality.py`` measured
-    closest to the grid-searched best peak rate of decaying schedules: fastai's ``valley`` landed
-    5-11x too low on every built-in task (see the project README). The confidence multiplies
+    closest to the grid-searched best peak rate of decaying schedules, while fastai's ``valley``
+    landed several times too low (its ``--detail`` per-rule table; the README quotes it). The
+    confidence multiplies
     three scores in [0, 1]:
 
     * depth: ``min(1, drop / 0.2)`` with ``drop = (L_0 - L_min) / L_0`` (a range test whose loss

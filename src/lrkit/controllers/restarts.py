@@ -57,7 +57,34 @@ def _bump_mult(bumps: list[list[Any]], step: float) -> float:
     return out
 
 
-class Restarts(Controller):
+class _Rewinding(Controller):
+    """Base of the restarting controllers: the restarts ``[at, to, stretch, peak]`` kept in
+    ``restarts``, the clock and scale they give, and the bookkeeping of a new restart."""
+
+    restarts: list[list[float]]
+    num_restarts: int
+    last_restart_step: int | None
+    groups: list[int] | None
+
+    def clock(self, step: float) -> float:
+        """``to + (step - a) / stretch`` after the latest restart at ``a``, else ``step``."""
+        self._seen(step)
+        return _restart_clock(self.restarts, step)
+
+    def scale(self, step: int) -> float:
+        """The latest restart's peak factor, else 1."""
+        self._seen(step)
+        return _restart_peak(self.restarts, step)
+
+    def _push_restart(self, at: int, to: float, stretch: float, peak: float, reset: bool) -> None:
+        """Record a restart at step ``at`` (replacing any from ``at`` on) and emit its event."""
+        self.restarts = [r for r in self.restarts if r[0] < at] + [[at, to, stretch, peak]]
+        self.num_restarts += 1
+        self.last_restart_step = at
+        self._emit("restart", at, reset_optimizer=reset, groups=self.groups)
+
+
+class Restarts(_Rewinding):
     """Manual restarts and bumps of one hyperparameter (see the module docstring).
 
     Args:
@@ -98,11 +125,6 @@ class Restarts(Controller):
         self.last_restart_step: int | None = None
 
     # ------------------------------------------------------------------ protocol
-    def clock(self, step: float) -> float:
-        """``to + (step - at) / stretch`` after the latest restart, else ``step``."""
-        self._seen(step)
-        return _restart_clock(self.restarts, step)
-
     def scale(self, step: int) -> float:
         """The latest restart's ``peak_factor`` times the active bumps' multipliers."""
         self._seen(step)
@@ -141,13 +163,7 @@ class Restarts(Controller):
         st = positive("Restarts.restart", "stretch", stretch)
         reset = self._reset_flag("restart", reset_optimizer)
         a = self._at(at, "restart")
-        self._do_restart(a, to_f, st, peak, reset)
-
-    def _do_restart(self, at: int, to: float, stretch: float, peak: float, reset: bool) -> None:
-        self.restarts = [r for r in self.restarts if r[0] < at] + [[at, to, stretch, peak]]
-        self.num_restarts += 1
-        self.last_restart_step = at
-        self._emit("restart", at, reset_optimizer=reset, groups=self.groups)
+        self._push_restart(a, to_f, st, peak, reset)
 
     def bump(
         self,
@@ -185,7 +201,7 @@ class Restarts(Controller):
         return boolean(f"Restarts.{name}", "reset_optimizer", value)
 
 
-class RestartOnPlateau(PlateauDetector):
+class RestartOnPlateau(_Rewinding, PlateauDetector):
     """A warm restart (clock rewound to ``to``) each time a monitored metric plateaus.
 
     Detection as :class:`~lrkit.controllers.PlateauDetector` (same rules and options); on a
@@ -277,16 +293,6 @@ class RestartOnPlateau(PlateauDetector):
         self.num_restarts = 0
         self.last_restart_step: int | None = None
 
-    def clock(self, step: float) -> float:
-        """``to + (step - a) / stretch`` after the latest restart at ``a``, else ``step``."""
-        self._seen(step)
-        return _restart_clock(self.restarts, step)
-
-    def scale(self, step: int) -> float:
-        """``peak_factor * peak_decay ** i`` after restart ``i``, else 1."""
-        self._seen(step)
-        return _restart_peak(self.restarts, step)
-
     def _can_act(self) -> bool:
         return self.max_restarts is None or self.num_restarts < self.max_restarts
 
@@ -294,11 +300,6 @@ class RestartOnPlateau(PlateauDetector):
         if not self._can_act():
             return
         peak = self.peak_factor * self.peak_decay**self.num_restarts
-        self.restarts = [r for r in self.restarts if r[0] < step] + [
-            [step, self.to, self.stretch, peak]
-        ]
-        self.num_restarts += 1
-        self.last_restart_step = step
+        self._push_restart(step, self.to, self.stretch, peak, self.reset_optimizer)
         self.best = None
         self._recent = []
-        self._emit("restart", step, reset_optimizer=self.reset_optimizer, groups=self.groups)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from lrkit.controllers._base import Controller, _copy_json, groups_list, integer
-from lrkit.controllers.restarts import _restart_clock, _restart_peak
+from lrkit.controllers._base import _copy_json, groups_list, integer
+from lrkit.controllers.restarts import _Rewinding
 from lrkit.schedules._check import boolean, choice, in_range, non_negative, positive
 from lrkit.schedules._errors import ScheduleValueError
 
@@ -157,7 +157,7 @@ class Cusum(_Detector):
         return self.g > self.threshold
 
 
-class RestartOnShift(Controller):
+class RestartOnShift(_Rewinding):
     """Warm-restart the schedule when a detector sees the training loss shift up.
 
     Feed it the training loss every step (``scheduler.step(metric=loss)``). On an alarm at step
@@ -272,16 +272,6 @@ class RestartOnShift(Controller):
             )
         self.detector.load_state_dict(state)
 
-    def clock(self, step: float) -> float:
-        """``to + (step - a) / stretch`` after the latest restart at ``a``, else ``step``."""
-        self._seen(step)
-        return _restart_clock(self.restarts, step)
-
-    def scale(self, step: int) -> float:
-        """``peak_factor`` after a restart, else 1."""
-        self._seen(step)
-        return _restart_peak(self.restarts, step)
-
     def observe(self, step: int, metric: float) -> None:
         """Feed one training-loss value; restart on an alarm (non-finite values are skipped)."""
         value = self._metric(step, metric)
@@ -296,9 +286,4 @@ class RestartOnShift(Controller):
         self.shift_steps.append(step)
         if self.max_restarts is not None and self.num_restarts >= self.max_restarts:
             return
-        self.restarts = [r for r in self.restarts if r[0] < step] + [
-            [step, self.to, self.stretch, self.peak_factor]
-        ]
-        self.num_restarts += 1
-        self.last_restart_step = step
-        self._emit("restart", step, reset_optimizer=self.reset_optimizer, groups=self.groups)
+        self._push_restart(step, self.to, self.stretch, self.peak_factor, self.reset_optimizer)

@@ -242,10 +242,15 @@ class DivergenceGuard:
         return value > factor * statistics.median(history)
 
     def _grad_norm(self) -> float:
-        total = 0.0
+        """The total gradient norm (float64; inf when not finite), synced once per device."""
+        sums: dict[torch.device, torch.Tensor] = {}
         for p in self.model.parameters():
             if p.grad is not None:
-                total += float(p.grad.detach().double().pow(2).sum())
+                sq = p.grad.detach().double().pow(2).sum()
+                sums[sq.device] = sums[sq.device] + sq if sq.device in sums else sq
+        total = 0.0
+        for s in sums.values():
+            total += float(s)
         return math.sqrt(total) if math.isfinite(total) else math.inf
 
     def _take_snapshot(self) -> None:

@@ -19,19 +19,7 @@ from lrkit.torch.compare import (
 )
 from lrkit.torch.tasks import load_task
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def task():
-    return load_task("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_default_candidates_are_bound_specs():

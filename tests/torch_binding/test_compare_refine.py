@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from lrkit.torch.compare import builtin_schedule, compare, train_run
 from lrkit.torch.tasks import load_task
@@ -14,13 +13,7 @@ from lrkit.torch.tasks import load_task
 KW = dict(schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow

@@ -10,21 +10,8 @@ import torch
 
 import lrkit
 from lrkit.torch.finder import FinderResult, find_lr
-from lrkit.torch.tasks import load_task
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def task():
-    return load_task("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _setup(task, opt_cls=torch.optim.SGD, warm_steps=0, **kw):

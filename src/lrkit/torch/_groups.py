@@ -142,13 +142,6 @@ class GroupSpec:
         items = enumerate(self.value) if self.kind == "list" else self.value.items()
         return [(f"[{k!r}]", s) for k, s in items if s is not None]
 
-    def schedules(self) -> list[Schedule]:
-        """Every schedule given (for binding and resizing)."""
-        if self.kind == "all":
-            return [self.value]
-        vals = self.value if self.kind == "list" else list(self.value.values())
-        return [s for s in vals if s is not None]
-
     def map(self, fn: Any) -> GroupSpec:
         """A copy with ``fn`` applied to every schedule."""
         out = object.__new__(GroupSpec)

@@ -33,7 +33,7 @@ def bind_specs(
     """
     bound: dict[str, GroupSpec] = {}
     for name, spec in specs.items():
-        for s in spec.schedules():
+        for _, s in spec.labelled():
             if not s.is_bound and total_steps is None and steps_per_epoch is None:
                 raise ValueError(
                     f"Scheduler: {name}={s} has lengths in units ('%' or 'ep'); pass "

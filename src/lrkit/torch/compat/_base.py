@@ -153,7 +153,6 @@ class CompatScheduler(Scheduler):
         last_epoch: int = -1,
         plateaus: Sequence[GroupPlateau] = (),
         callables: Sequence[Any] = (),
-        per_step: bool = False,
         total_steps: int | None = None,
     ) -> None:
         self._tracks = {k: list(v) for k, v in tracks.items()}
@@ -161,7 +160,7 @@ class CompatScheduler(Scheduler):
         self._callables = list(callables)
         self._frac = 0.0
         ctls: list[Any] = list(self._plateaus)
-        if per_step or self._callables:
+        if self._callables:
             ctls.append(PerStep())
         hyperparameters: dict[str, Any] = self._tracks
         Scheduler.__init__(
@@ -210,7 +209,7 @@ class CompatScheduler(Scheduler):
         for g, group in enumerate(self.optimizer.param_groups):
             f = 1.0
             for p in self._plateaus:
-                if p.active(t) and g < len(p.bases):
+                if p.active(t):
                     f *= p.factor(g)
             if f != 1.0:
                 _put(group, "lr", _get(group, "lr") * f)

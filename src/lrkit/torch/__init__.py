@@ -6,8 +6,10 @@
 
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
+from lrkit.torch._unfreeze import Unfreeze
 from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
+from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 
 __all__ = [
     "DivergenceError",
@@ -15,7 +17,11 @@ __all__ = [
     "FinderResult",
     "GuardController",
     "Scheduler",
+    "Unfreeze",
     "apply_controller_events",
+    "describe_groups",
+    "find_blocks",
     "find_lr",
+    "param_groups",
     "reset_optimizer_state",
 ]

@@ -201,13 +201,16 @@ def _one(name: str, spec: object, where: str) -> Schedule | None:
 def multiplier(
     name: str, group: Mapping[str, Any], index: int, group_mult: Mapping[str, Any]
 ) -> float:
-    """``group['<name>_mult']`` times the ``group_mult`` entry for the group's name.
+    """``group['<name>_mult']`` times the ``group_mult`` entry for the group's name (else for
+    its ``"block"``, which :func:`lrkit.torch.param_groups` sets).
 
     A number in ``group_mult`` multiplies ``lr`` only; a dict gives one multiplier per
     hyperparameter (``{"lr": 10.0, "weight_decay": 0.0}``).
     """
     mult = group.get(f"{name}_mult", 1.0)
     entry = group_mult.get(group.get("name"), None) if group_mult else None  # type: ignore[arg-type]
+    if entry is None and group_mult and "block" in group:  # param_groups: a block's two groups
+        entry = group_mult.get(group["block"])
     if isinstance(entry, Mapping):
         extra = entry.get(name, 1.0)
     elif entry is not None and name == "lr":

@@ -199,6 +199,9 @@ class Scheduler(LRScheduler):
         k = self._step
         for d in self._drives:
             d.write(k)
+        for c in self._controllers:  # controllers that act on the groups (lrkit.torch.Unfreeze)
+            if hasattr(c, "after_write"):
+                c.after_write(self)
 
     def step(self, metric: float | None = None, *, to: int | None = None) -> None:  # type: ignore[override]
         """Advance the clock and write the new values into the param groups.

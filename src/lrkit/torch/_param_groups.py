@@ -247,7 +247,9 @@ def _levels(model: nn.Module, named: Named, blocks: BlockSpec | None) -> list[tu
     for n, p in named:
         mine = [b for b in prefixes if n == b or n.startswith(b + ".")]
         if len(mine) > 1:
-            raise ValueError(f"{_OWNER}: parameter {n!r} is in two blocks, {mine[0]!r} and {mine[1]!r}")
+            raise ValueError(
+                f"{_OWNER}: parameter {n!r} is in two blocks, {mine[0]!r} and {mine[1]!r}"
+            )
         if mine:
             owned[mine[0]].append((n, p))
         elif any(owned.values()):

@@ -100,9 +100,7 @@ class Unfreeze(Controller):
         self._frozen: list[bool | None] = []
 
     @classmethod
-    def every(
-        cls, steps: Length, *, start: Length = 0, **options: Any
-    ) -> Unfreeze:
+    def every(cls, steps: Length, *, start: Length = 0, **options: Any) -> Unfreeze:
         """One block more every ``steps``, from the top: the last block (head) at ``start``,
         the one below at ``start + steps``, ... down to the first (blocks as ordered by
         :func:`lrkit.torch.param_groups`, by their ``"block"`` key).

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.torch_binding._finetune_models import TinyGPT, TinyTransformer, sequential_cnn
 from torch import nn
 
 import lrkit
 from lrkit.torch import Scheduler, describe_groups, find_blocks, param_groups
-from tests.torch_binding._finetune_models import TinyGPT, TinyTransformer, sequential_cnn
 
 
 def _names(model: nn.Module, group: dict) -> set[str]:
@@ -111,7 +113,7 @@ def test_errors_name_the_problem() -> None:
         param_groups(model, blocks=["blocks.0", "nope"])
     with pytest.raises(ValueError, match="in two blocks"):
         param_groups(model, blocks=["blocks", "blocks.0"])
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         param_groups("model")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="weight_decay must be a number"):
         param_groups(model, weight_decay="0.1")  # type: ignore[arg-type]
@@ -146,7 +148,7 @@ def test_layer_decay_is_geometric(decay: float, depth: int) -> None:
     groups = param_groups(TinyTransformer(depth=depth), layer_decay=decay)
     mults = [g["lr_mult"] for g in groups]
     assert mults[-1] == 1.0 and len(mults) == depth + 2
-    for lo, hi in zip(mults, mults[1:], strict=False):
+    for lo, hi in itertools.pairwise(mults):
         assert lo == pytest.approx(decay * hi)
 
 

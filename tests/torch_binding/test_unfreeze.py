@@ -6,10 +6,10 @@ import copy
 
 import pytest
 import torch
+from tests.torch_binding._finetune_models import TinyTransformer
 
 import lrkit
 from lrkit.torch import Scheduler, Unfreeze, param_groups
-from tests.torch_binding._finetune_models import TinyTransformer
 
 TOTAL = 24
 PLAN = [("head", 0), ("blocks.2", 6), ("blocks.1", "50%"), ("blocks.0", "3ep")]

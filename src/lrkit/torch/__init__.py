@@ -4,12 +4,12 @@
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
 """
 
+from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
 from lrkit.torch._unfreeze import Unfreeze
 from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
-from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 
 __all__ = [
     "DivergenceError",

@@ -263,7 +263,7 @@ def _levels(model: nn.Module, named: Named, blocks: BlockSpec | None) -> list[tu
             f"{_sample(named)})"
         )
     taken = {name for name in owned}
-    if stem and "stem" in taken or head and "head" in taken:
+    if (stem and "stem" in taken) or (head and "head" in taken):
         raise ValueError(f"{_OWNER}: a block is named 'stem' or 'head'; rename it in blocks=")
     return [("stem", stem)] * bool(stem) + list(owned.items()) + [("head", head)] * bool(head)
 

@@ -16,7 +16,6 @@ from lrkit.schedules._time import Stretch, stretch
 from lrkit.schedules._units import UNIT_RE, Length, check_length
 from lrkit.schedules._wsd import WSD
 
-
 #: The largest batch for which Goyal et al. (2017) found the linear rule with a gradual warmup
 #: to match small-batch accuracy (ResNet-50 on ImageNet: 8k, i.e. 8192); beyond it, it broke.
 LINEAR_RULE_LIMIT = 8192

@@ -41,13 +41,14 @@ def test_dataset_size_keeps_the_epochs() -> None:
     assert b(b.duration) == pytest.approx(0.0, abs=1e-15)
 
 
-def test_dataset_size_default_warmup_keeps_its_updates() -> None:
-    """The default warmup_factor (k) keeps the warmup's number of updates in the shorter run."""
+def test_dataset_size_default_warmup_takes_a_larger_share() -> None:
+    """The default warmup_factor (k) stretches the warmup, then the run is fit to its epochs."""
     s = L.warmup(L.cosine(0.1, 0.0, steps=900), steps=100)
     b = L.scale_for_batch(s, base_batch=100, batch=400, dataset_size=10_000)
-    assert b(100) == pytest.approx(0.4)  # warmup: 25 steps x 4 = 100 updates, then the peak
-    assert b(50) == pytest.approx(0.2)
-    assert b.duration == pytest.approx(100 + 225)  # the ramp, then 9 epochs of 25 steps
+    assert b.duration == pytest.approx(250)  # 10 epochs of 25 steps
+    ramp = 400 * 250 / 1300  # the 400-step ramp of a 1300-step schedule, fit into 250 steps
+    assert b(ramp) == pytest.approx(0.4)
+    assert b(ramp / 2) == pytest.approx(0.2)
 
 
 def test_explicit_epochs_set_the_new_run_length() -> None:

@@ -179,3 +179,13 @@ def test_describe_table() -> None:
     assert len(lines) == 2 + len(groups)
     assert lines[2].split() == ["stem", "2", str(11 * 8 + 6 * 8), "0.125", "0.1"]
     assert describe_groups(torch.optim.AdamW(groups)) == text
+
+
+def test_frozen_parameters_are_left_out_and_keep_their_place() -> None:
+    """A frozen backbone: only the head's parameters, in a group still called 'head'."""
+    model = TinyTransformer()
+    for n, p in model.named_parameters():
+        p.requires_grad_(n.startswith("head."))
+    groups = param_groups(model, layer_decay=0.5, weight_decay=0.1)
+    assert [(g["name"], g["lr_mult"]) for g in groups] == [("head", 1.0), ("head.no_decay", 1.0)]
+    assert _names(model, groups[0]) | _names(model, groups[1]) == {"head.weight", "head.bias"}

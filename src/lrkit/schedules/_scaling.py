@@ -70,12 +70,12 @@ def scale_for_batch(
 
     Run length: without ``dataset_size`` other lengths are unchanged (write them in epochs,
     ``"3ep"``, and bind with the new steps per epoch to keep the epochs). With
-    ``dataset_size=N`` the schedule, written in steps at ``base_batch``, is first rescaled (see
-    :func:`rescale`) from its duration to ``epochs * ceil(N / batch)`` steps, ``epochs``
-    defaulting to the schedule's duration over ``ceil(N / base_batch)``: the same epochs with
-    fewer (or more) steps; then its warmups are stretched by ``warmup_factor``, in steps of the
-    new run (``warmup_factor=1``: the warmup keeps its length in epochs, as Goyal et al.'s 5
-    epochs; the default ``k`` keeps about its number of updates).
+    ``dataset_size=N`` the run lasts exactly ``epochs * ceil(N / batch)`` steps, ``epochs``
+    defaulting to the schedule's duration (in steps at ``base_batch``) over
+    ``ceil(N / base_batch)``: the warmups are stretched by ``warmup_factor`` first, then the
+    whole schedule is rescaled (see :func:`rescale`) to that length, so a stretched warmup
+    takes a larger share of the same epochs (``warmup_factor=1``: every phase keeps its
+    epochs, as Goyal et al.'s 5-epoch warmup at every batch size).
 
     Warns:
         BatchScalingWarning: the linear rule for ``batch`` above :data:`LINEAR_RULE_LIMIT`
@@ -124,7 +124,7 @@ def scale_for_batch(
         )
     ep = d / spe0 if epochs is None else check.positive(owner, "epochs", epochs)
     total = max(1, round(ep * spe1))
-    return scale(_stretch_warmups(rescale(schedule, total_steps=total), factor), k)
+    return scale(rescale(_stretch_warmups(schedule, factor), total_steps=total), k)
 
 
 def _warn(schedule: Schedule, rule: str, batch: int, k: float) -> None:

@@ -242,20 +242,25 @@ def _levels(model: nn.Module, named: Named, blocks: BlockSpec | None) -> list[tu
             f"{_OWNER}: found no blocks in {type(model).__name__}; pass blocks=[...] prefixes"
         )
     owned: dict[str, Named] = {b: [] for b in prefixes}
+    seen_block = False  # stem/head by position among all parameters, frozen ones included
+    trainable = {n for n, _ in named}
     stem: Named = []
     head: Named = []
-    for n, p in named:
+    for n, p in model.named_parameters():
         mine = [b for b in prefixes if n == b or n.startswith(b + ".")]
         if len(mine) > 1:
             raise ValueError(
                 f"{_OWNER}: parameter {n!r} is in two blocks, {mine[0]!r} and {mine[1]!r}"
             )
+        seen_block = seen_block or bool(mine)
+        if n not in trainable:
+            continue
         if mine:
             owned[mine[0]].append((n, p))
-        elif any(owned.values()):
-            head.append((n, p))
         else:
-            stem.append((n, p))
+            (head if seen_block else stem).append((n, p))
+    if blocks is None:  # found blocks that are wholly frozen are left out
+        owned = {b: ps for b, ps in owned.items() if ps}
     empty = [b for b, ps in owned.items() if not ps]
     if empty:
         raise ValueError(

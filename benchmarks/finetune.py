@@ -30,8 +30,9 @@ chosen from a small grid by the mean new-task loss on the development seeds 0-2;
 the chosen settings on the evaluation seeds 3-9, which took no part in the choice. A seed fixes
 the pre-training, the 100 fine-tuning images and the initialisation of the new head.
 
-Run: ``.venv/bin/python benchmarks/finetune.py --cache /tmp/lrkit-finetune.json`` (about 2
-minutes on 2 shared CPU cores; the cache makes reruns instant).
+Run: ``.venv/bin/python benchmarks/finetune.py --cache /tmp/lrkit-finetune.json`` (one thread,
+about 2 minutes of CPU from scratch: 225 runs; 10 minutes of wall time when measured on a
+machine loaded by other jobs; the cache makes reruns instant).
 """
 
 from __future__ import annotations
@@ -240,7 +241,11 @@ def batch_run(variant: str, lr: float, seed: int) -> dict[str, float]:
         rule = "sqrt" if "sqrt" in variant else "linear"
         factor = 1.0 if "warmup 1 epoch" in variant else None
         schedule = lrkit.scale_for_batch(
-            base, base_batch=BS_BASE, batch=BS_BIG, rule=rule, warmup_factor=factor,
+            base,
+            base_batch=BS_BASE,
+            batch=BS_BIG,
+            rule=rule,
+            warmup_factor=factor,
             dataset_size=n_train,
         )
     torch.manual_seed(seed)
@@ -324,8 +329,13 @@ def main() -> None:
         f"seeds {DEV[0]}-{DEV[-1]} (development), reported on seeds {EVAL[0]}-{EVAL[-1]} "
         f"(evaluation), mean ± standard error\n"
     )
-    header = ["strategy", "chosen (dev)", "dev new-task loss", "eval new-task loss",
-              "eval old-task loss rise"]
+    header = [
+        "strategy",
+        "chosen (dev)",
+        "dev new-task loss",
+        "eval new-task loss",
+        "eval old-task loss rise",
+    ]
     print(markdown_table(header, rows))
 
     dev16 = {

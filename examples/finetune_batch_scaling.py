@@ -30,8 +30,10 @@ Y = torch.tensor(digits.target[:1200])
 base = lrkit.warmup(lrkit.cosine(0.05, steps=9 * 75), steps=75)  # batch 16: 75 steps/epoch
 big = lrkit.scale_for_batch(base, base_batch=16, batch=128, dataset_size=len(Y))
 print(f"batch 16 : {base.duration} steps, peak {base(75):.3f}")
-print(f"batch 128: {big.duration:g} steps ({math.ceil(len(Y) / 128)} per epoch), peak "
-      f"{max(big(t) for t in range(int(big.duration))):.3f}")
+print(
+    f"batch 128: {big.duration:g} steps ({math.ceil(len(Y) / 128)} per epoch), peak "
+    f"{max(big(t) for t in range(int(big.duration))):.3f}"
+)
 
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")

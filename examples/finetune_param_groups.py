@@ -77,7 +77,12 @@ sched = Scheduler(
     total_steps=5 * 29,
     group_mult={"blocks.0": 0.5},  # by name: both of blocks.0's groups (decay and no-decay)
 )
-print("lr per group at step 20:", {g["name"]: f"{v:.2e}" for g, v in
-                                  zip(opt.param_groups, sched.values_at(20)["lr"], strict=True)})
+print(
+    "lr per group at step 20:",
+    {
+        g["name"]: f"{v:.2e}"
+        for g, v in zip(opt.param_groups, sched.values_at(20)["lr"], strict=True)
+    },
+)
 losses = train(model, opt, sched, X[new], Y[new] - 5, 5)
 print(f"loss: start {losses[0]:.4f} -> final {sum(losses[-10:]) / 10:.4f}")

@@ -77,7 +77,9 @@ def run(model: Net, opt: torch.optim.Optimizer, sched: Scheduler, steps: int) ->
         losses.append(loss.item())
         k = sched.last_epoch
         if k in (1, 40, 41, 50, 80, 120, 200):
-            lrs = {g["name"]: f"{g['lr']:.1e}" for g in opt.param_groups if "no_decay" not in g["name"]}
+            lrs = {
+                g["name"]: f"{g['lr']:.1e}" for g in opt.param_groups if "no_decay" not in g["name"]
+            }
             print(f"step {k:3d}  loss {loss.item():.4f}  lr {lrs}")
     return losses
 

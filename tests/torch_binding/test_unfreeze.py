@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,3 +164,18 @@ def test_errors() -> None:
     s2 = Scheduler(opt, lr=0.1, controllers=[Unfreeze([("head", 0), ("blocks.2", 5)])])
     with pytest.raises(ValueError, match="unfreezes the groups at steps"):
         s2.load_state_dict(state)
+
+
+def test_readme_fine_tuning_snippet_runs() -> None:
+    """The README's Fine-tuning snippet runs: 12 blocks found, only the top one trains at first."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Fine-tuning", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    ns: dict = {}
+    exec(compile(match.group(1), "README.md", "exec"), ns)
+    opt = ns["opt"]
+    assert {g["block"] for g in opt.param_groups} == {f"layers.{i}" for i in range(12)}
+    assert all(g["lr"] == 0.0 for g in opt.param_groups if g["block"] != "layers.11")
+    assert ns["sched"].get_last_lr()[-1] == 0.0  # warmup starts at 0
+    assert ns["big"].duration == pytest.approx(10 * 13)  # 10 epochs of ceil(25600 / 2048)

@@ -214,6 +214,7 @@ class Unfreeze(Controller):
             )
         super().load_state_dict(state)
         self.done = [int(i) for i in self.done]
+        self._frozen = [None] * len(self._frozen)  # set requires_grad again at the next write
 
     def __repr__(self) -> str:
         plan = f"every{self._every!r}" if self._every is not None else repr(self.plan)

@@ -362,16 +362,18 @@ class Scheduler(LRScheduler):
     def load_state_dict(self, state_dict: Mapping[str, Any], *, strict: bool = True) -> None:
         """Restore the clock, resizes and controllers; write the values for that step.
 
-        The schedules given to this scheduler must equal the checkpoint's (``strict=False``:
-        keep this scheduler's, with a warning). A different ``total_steps`` is resized with
-        ``on_resize`` or raises.
+        The whole state is validated first (format, keys, each value's type, range and
+        finiteness, every controller's state), and only then applied: a refused load changes
+        nothing. The schedules given to this scheduler must equal the checkpoint's, and each
+        lrkit controller's settings its saved ones (``strict=False``: keep this scheduler's,
+        with a warning). A different ``total_steps`` is resized with ``on_resize`` or raises.
 
         Raises:
-            ValueError: not an lrkit state, a schedule mismatch, or a run-length mismatch.
+            ValueError: not an lrkit state, a bad value (naming its key and the value), a
+                schedule or settings mismatch, or a run-length mismatch.
+            TypeError: a value of the wrong type.
         """
         _state.load(self, state_dict, strict=strict)
-        self._groups_ref = None
-        self._write()
 
     def __repr__(self) -> str:
         specs = ", ".join(f"{k}={v!s}" for k, v in self.schedules.items())

@@ -132,7 +132,12 @@ def event_list(owner: str, name: str, value: object) -> list[dict[str, Any]]:
                 "reset_optimizer": boolean(
                     owner, f"{where}['reset_optimizer']", e["reset_optimizer"]
                 ),
-                "groups": groups_list(owner, e["groups"]),
+                "groups": groups_list(
+                    owner,
+                    e["groups"]
+                    if e["groups"] is None
+                    else _list(owner, f"{where}['groups']", e["groups"]),
+                ),
             }
         )
     return out
@@ -244,14 +249,13 @@ def _compare_settings(ctl: Controller, owner: str, theirs: object, *, strict: bo
     if not isinstance(theirs, Mapping):
         raise ScheduleTypeError(f"{owner}: settings must be a dict, got settings={theirs!r}")
     mine = settings_of(ctl)
+    keys = set(mine) | set(map(str, theirs))
     diff = sorted(
-        k for k in set(mine) | set(map(str, theirs)) if not _same(mine.get(k), theirs.get(k))
+        k for k in keys if k not in mine or k not in theirs or not _same(mine[k], theirs[k])
     )
     if not diff:
         return None
-    detail = "; ".join(
-        f"{k}: checkpoint {theirs.get(k, 'absent')!r}, here {mine.get(k, 'absent')!r}" for k in diff
-    )
+    detail = "; ".join(f"{k}: checkpoint {_shown(theirs, k)}, here {_shown(mine, k)}" for k in diff)
     if strict:
         raise ScheduleValueError(
             f"{owner}: the checkpoint was made with other settings ({detail}); build the "
@@ -259,6 +263,10 @@ def _compare_settings(ctl: Controller, owner: str, theirs: object, *, strict: bo
             f"take only the state"
         )
     return f"{owner}: settings differ from the checkpoint's ({detail}); keeping this controller's settings (strict=False)"
+
+
+def _shown(settings: Mapping[str, Any], key: str) -> str:
+    return repr(settings[key]) if key in settings else "absent"
 
 
 def _same(a: object, b: object) -> bool:

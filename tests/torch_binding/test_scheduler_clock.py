@@ -180,3 +180,75 @@ def test_resize_errors() -> None:
     )
     with pytest.raises(ValueError, match=r"needs the old run length"):
         cyc.resize(100, policy="rescale")
+
+
+# ---------------------------------------------------------------------- a clock that never moves
+def test_many_calls_without_updates_warn_once_with_the_fix() -> None:
+    """step() called IDLE_CALLS times in a row while the optimizer hook saw no update (as under
+    a CUDA graph replay) warns once, naming clock='calls'; one call fewer does not warn."""
+    from lrkit.torch._clock import IDLE_CALLS
+
+    opt = torch.optim.SGD(_net().parameters(), lr=0.1)
+    s = Scheduler(opt, lr=lrkit.cosine(0.1, steps=5000))
+    opt.step()
+    s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(IDLE_CALLS - 1):
+            s.step()
+    with pytest.warns(
+        UserWarning, match=r"called 1000 times in a row.*stayed at step 1.*clock='calls'"
+    ):
+        s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2 * IDLE_CALLS):
+            s.step()
+    assert s.last_epoch == 1
+
+
+def test_idle_count_restarts_at_each_update_and_ignores_explicit_time() -> None:
+    """Updates now and then (gradient accumulation over 8 micro-batches with step() on each),
+    step(to=k), and clock='calls' never warn."""
+    from lrkit.torch._clock import IDLE_CALLS
+
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    s = Scheduler(opt, lr=lrkit.cosine(0.1, steps=1000))
+    calls = Scheduler(torch.optim.SGD(_net().parameters(), lr=0.1), lr=0.1, clock="calls")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(2 * IDLE_CALLS):
+            if i % 8 == 7:
+                opt.step()
+            s.step()
+            calls.step()
+        for k in range(IDLE_CALLS + 1):
+            s.step(to=k)
+    assert calls.last_epoch == 2 * IDLE_CALLS
+
+
+@pytest.mark.slow
+def test_long_gradscaler_back_off_does_not_warn() -> None:
+    """A real GradScaler backing off from 2**127 over gradients near float32's limit skips 100+
+    steps in a row (its longest runs are bounded, see lrkit.torch._clock): no warning, and the
+    clock moves once updates resume."""
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-40)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)
+    s = Scheduler(opt, lr=lrkit.constant(1e-40))
+    run = longest = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(130):
+            x, y = _batch()
+            loss = torch.nn.functional.mse_loss(model(x), y) * 1e36
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            before = s.last_epoch
+            scaler.step(opt)
+            scaler.update()
+            s.step()
+            run = run + 1 if s.last_epoch == before else 0
+            longest = max(longest, run)
+    assert longest >= 100 and s.last_epoch > 0

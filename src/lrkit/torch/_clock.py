@@ -1,0 +1,53 @@
+"""The ``clock="updates"`` watch: warn once when ``step()`` keeps finding no optimizer update.
+
+With ``clock="updates"`` the Scheduler's clock moves by the updates counted by a hook on
+``optimizer.step``. When the optimizer step runs where Python hooks do not (a CUDA graph
+replay), the clock never moves and the schedule silently stays at its value for the last
+counted step. A GradScaler also makes ``step()`` find no update, on purpose: it skips the steps
+whose gradients overflow and multiplies its scale by ``backoff_factor`` each time. Its longest
+run of skips with finite gradients is bounded: the scale is a float32, at most ``2**127``, and
+with the default ``backoff_factor=0.5`` reaches 0 (where every gradient is finite again) after
+at most 277 halvings; with ``backoff_factor`` ``b`` after ``log(2**276) / log(1 / b)`` skips,
+857 for ``b = 0.8``. :data:`IDLE_CALLS` = 1000 calls in a row without an update is longer than
+any such run, so it means the hook does not see the updates (or every gradient is inf/NaN).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+#: ``step()`` calls in a row that find no optimizer update before :class:`IdleWatch` warns.
+IDLE_CALLS = 1000
+
+
+class IdleWatch:
+    """Counts consecutive ``step()`` calls that found no optimizer update; warns once."""
+
+    __slots__ = ("calls", "since", "warned")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.since = 0
+        self.warned = False
+
+    def see(self, updates: int, step: int) -> None:
+        """Record one ``step()`` call at clock ``step`` that found ``updates`` updates."""
+        if updates:
+            self.calls = 0
+            return
+        if self.calls == 0:
+            self.since = step
+        self.calls += 1
+        if self.calls >= IDLE_CALLS and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"Scheduler: step() was called {self.calls} times in a row but the optimizer's "
+                f"step hook saw no update, so with clock='updates' the schedule has stayed at "
+                f"step {self.since}. If the optimizer step runs inside a CUDA graph (or "
+                f"elsewhere its hooks do not run), build the Scheduler with clock='calls' and "
+                f"call step() once per update (see 'torch.compile and CUDA graphs' in the "
+                f"README); if every step really is skipped (a GradScaler on inf/NaN gradients), "
+                f"check the loss and the gradients.",
+                UserWarning,
+                stacklevel=4,
+            )

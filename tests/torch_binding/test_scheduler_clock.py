@@ -252,3 +252,42 @@ def test_long_gradscaler_back_off_does_not_warn() -> None:
             run = run + 1 if s.last_epoch == before else 0
             longest = max(longest, run)
     assert longest >= 100 and s.last_epoch > 0
+
+
+@pytest.mark.slow
+def test_compiled_optimizer_step_with_tensor_lr_compiles_once() -> None:
+    """With lr a tensor, a torch.compile'd optimizer step compiles once, its step hook moves the
+    clock, and it reads each rate the Scheduler writes in place (weights as without compile)."""
+
+    def train(compiled: bool) -> tuple[int, Scheduler, list[torch.Tensor], torch.Tensor]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(8, 1)
+        lr = torch.tensor(0.01)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = Scheduler(opt, lr=lrkit.cosine(0.01, 1e-4, steps=10))
+        graphs = [0]
+
+        def counting(gm: torch.fx.GraphModule, inputs: list) -> object:
+            graphs[0] += 1
+            return gm.forward
+
+        def opt_step() -> None:
+            opt.step()
+
+        step = torch.compile(opt_step, backend=counting) if compiled else opt_step
+        x = torch.randn(64, 8)
+        for _ in range(10):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), x.sum(1, keepdim=True)).backward()
+            step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] is lr
+        return graphs[0], sched, [p.detach() for p in model.parameters()], lr
+
+    torch._dynamo.reset()
+    graphs, sched, weights, lr = train(compiled=True)
+    _, _, eager, _ = train(compiled=False)
+    assert graphs == 1 and sched.last_epoch == 10
+    assert float(lr) == pytest.approx(lrkit.cosine(0.01, 1e-4, steps=10)(10), rel=1e-6)
+    for w, e in zip(weights, eager, strict=True):
+        torch.testing.assert_close(w, e, rtol=1e-5, atol=1e-6)

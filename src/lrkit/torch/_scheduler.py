@@ -40,8 +40,8 @@ class Scheduler(LRScheduler):
     gradient accumulation it counts optimizer steps, not micro-batches (calling ``step()`` on
     every micro-batch is harmless); 1000 calls in a row that find no update (an optimizer step
     replayed in a CUDA graph, where hooks do not run) warn once. ``clock="calls"``: time is the
-    number of ``step()`` calls,
-    as in torch (e.g. one call per epoch with a schedule whose lengths are epochs).
+    number of ``step()`` calls, as in torch (e.g. one call per epoch with a schedule whose
+    lengths are epochs).
     ``step(to=k)`` sets the clock to ``k``. The constructor writes the values for step 0 into
     the groups and takes no step.
 

@@ -153,24 +153,21 @@ class Controller:
         out["events"] = _copy_json(self._events)
         return out
 
-    def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (from this class), all or nothing.
 
         The whole state is checked first (kind, schema version, exact keys, each field's type,
-        range and finiteness); a state that fails changes nothing.
-
-        Args:
-            state: the output of :meth:`state_dict`.
-            strict: a checkpoint made with other settings (``factor``, ``patience``, ...)
-                raises; with ``strict=False`` it warns, keeps this controller's settings and
-                loads the state.
+        range and finiteness, and the settings it was saved with); a state that fails changes
+        nothing. A checkpoint made with other settings (``factor``, ``patience``, ...) raises;
+        :meth:`lrkit.torch.Scheduler.load_state_dict` with ``strict=False`` instead warns,
+        keeps this controller's settings and loads the state.
 
         Raises:
             ValueError: another kind or version, missing or unknown keys, a value out of range
-                or not finite, other settings (``strict=True``); each names the key and value.
+                or not finite, other settings; each names the key and the value.
             TypeError: a value of the wrong type.
         """
-        self._apply_state(self._check_state(state, strict=strict), stacklevel=3)
+        self._apply_state(self._check_state(state), stacklevel=3)
 
     def _check_state(self, state: object, *, strict: bool = True) -> Any:
         """Validate ``state`` without applying it: a record for :meth:`_apply_state`."""

@@ -259,10 +259,13 @@ def _compare_settings(ctl: Controller, owner: str, theirs: object, *, strict: bo
     if strict:
         raise ScheduleValueError(
             f"{owner}: the checkpoint was made with other settings ({detail}); build the "
-            f"controller with the checkpoint's settings, or pass strict=False to keep these and "
-            f"take only the state"
+            f"controller with the checkpoint's settings, or load it with "
+            f"Scheduler.load_state_dict(..., strict=False) to keep these and take only the state"
         )
-    return f"{owner}: settings differ from the checkpoint's ({detail}); keeping this controller's settings (strict=False)"
+    return (
+        f"{owner}: settings differ from the checkpoint's ({detail}); keeping this "
+        f"controller's settings (strict=False)"
+    )
 
 
 def _shown(settings: Mapping[str, Any], key: str) -> str:

@@ -229,6 +229,7 @@ def _corruption(draw) -> tuple:
     return make, state
 
 
+@pytest.mark.slow
 @settings(max_examples=max(400, settings.default.max_examples))
 @given(case=_corruption())
 def test_corrupted_state_loads_exactly_or_changes_nothing(case) -> None:

@@ -373,6 +373,7 @@ def corrupted(draw, state: dict) -> dict:
 _VALID = _checkpoint()
 
 
+@pytest.mark.slow
 @settings(max_examples=max(300, settings.default.max_examples))
 @given(state=corrupted(_VALID))
 def test_corrupted_state_loads_exactly_or_changes_nothing(state) -> None:

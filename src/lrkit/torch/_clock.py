@@ -5,11 +5,13 @@ With ``clock="updates"`` the Scheduler's clock moves by the updates counted by a
 replay), the clock never moves and the schedule silently stays at its value for the last
 counted step. A GradScaler also makes ``step()`` find no update, on purpose: it skips the steps
 whose gradients overflow and multiplies its scale by ``backoff_factor`` each time. Its longest
-run of skips with finite gradients is bounded: the scale is a float32, at most ``2**127``, and
-with the default ``backoff_factor=0.5`` reaches 0 (where every gradient is finite again) after
-at most 277 halvings; with ``backoff_factor`` ``b`` after ``log(2**276) / log(1 / b)`` skips,
-857 for ``b = 0.8``. :data:`IDLE_CALLS` = 1000 calls in a row without an update is longer than
-any such run, so it means the hook does not see the updates (or every gradient is inf/NaN).
+run of skips over gradients that are finite unscaled is bounded: the run ends once the scale is
+at most 1 (scaling the loss by ``s <= 1`` makes no value of the backward pass larger), and the
+scale, a float32 power of two, starts at most at ``2**127``; so a run is at most 127 skips with
+the default ``backoff_factor=0.5``, and ``log(2**127) / log(1 / b)`` with factor ``b`` (395 for
+``b = 0.8``, 836 for ``b = 0.9``). :data:`IDLE_CALLS` = 1000 calls in a row without an update is
+longer than any such run, so it means the hook does not see the updates (or the gradients are
+not finite even unscaled).
 """
 
 from __future__ import annotations

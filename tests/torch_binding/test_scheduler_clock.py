@@ -231,7 +231,7 @@ def test_idle_count_restarts_at_each_update_and_ignores_explicit_time() -> None:
 @pytest.mark.slow
 def test_long_gradscaler_back_off_does_not_warn() -> None:
     """A real GradScaler backing off from 2**127 over large gradients skips 100+ steps in a row
-    (near its bound of 127, see lrkit.torch._clock): no warning, and the clock moves once
+    (near its bound of 128, see lrkit.torch._clock): no warning, and the clock moves once
     updates resume."""
     model = _net()
     opt = torch.optim.SGD(model.parameters(), lr=1e-40)

@@ -7,9 +7,9 @@ counted step. A GradScaler also makes ``step()`` find no update, on purpose: it 
 whose gradients overflow and multiplies its scale by ``backoff_factor`` each time. Its longest
 run of skips over gradients that are finite unscaled is bounded: the run ends once the scale is
 at most 1 (scaling the loss by ``s <= 1`` makes no value of the backward pass larger), and the
-scale, a float32 power of two, starts at most at ``2**127``; so a run is at most 127 skips with
-the default ``backoff_factor=0.5``, and ``log(2**127) / log(1 / b)`` with factor ``b`` (395 for
-``b = 0.8``, 836 for ``b = 0.9``). :data:`IDLE_CALLS` = 1000 calls in a row without an update is
+scale, a float32, starts below ``2**128`` (beyond it a float32 is inf); so a run is at most 128
+skips with the default ``backoff_factor=0.5``, and ``log(2**128) / log(1 / b)`` with factor
+``b`` (398 for ``b = 0.8``, 843 for ``b = 0.9``). :data:`IDLE_CALLS` = 1000 calls in a row without an update is
 longer than any such run, so it means the hook does not see the updates (or the gradients are
 not finite even unscaled).
 """

@@ -180,3 +180,114 @@ def test_resize_errors() -> None:
     )
     with pytest.raises(ValueError, match=r"needs the old run length"):
         cyc.resize(100, policy="rescale")
+
+
+# ---------------------------------------------------------------------- a clock that never moves
+def test_many_calls_without_updates_warn_once_with_the_fix() -> None:
+    """step() called IDLE_CALLS times in a row while the optimizer hook saw no update (as under
+    a CUDA graph replay) warns once, naming clock='calls'; one call fewer does not warn."""
+    from lrkit.torch._clock import IDLE_CALLS
+
+    opt = torch.optim.SGD(_net().parameters(), lr=0.1)
+    s = Scheduler(opt, lr=lrkit.cosine(0.1, steps=5000))
+    opt.step()
+    s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(IDLE_CALLS - 1):
+            s.step()
+    with pytest.warns(
+        UserWarning, match=r"called 1000 times in a row.*stayed at step 1.*clock='calls'"
+    ):
+        s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2 * IDLE_CALLS):
+            s.step()
+    assert s.last_epoch == 1
+
+
+def test_idle_count_restarts_at_each_update_and_ignores_explicit_time() -> None:
+    """Updates now and then (gradient accumulation over 8 micro-batches with step() on each),
+    step(to=k), and clock='calls' never warn."""
+    from lrkit.torch._clock import IDLE_CALLS
+
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    s = Scheduler(opt, lr=lrkit.cosine(0.1, steps=1000))
+    calls = Scheduler(torch.optim.SGD(_net().parameters(), lr=0.1), lr=0.1, clock="calls")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(2 * IDLE_CALLS):
+            if i % 8 == 7:
+                opt.step()
+            s.step()
+            calls.step()
+        for k in range(IDLE_CALLS + 1):
+            s.step(to=k)
+    assert calls.last_epoch == 2 * IDLE_CALLS
+
+
+@pytest.mark.slow
+def test_long_gradscaler_back_off_does_not_warn() -> None:
+    """A real GradScaler backing off from 2**127 over large gradients skips 100+ steps in a row
+    (near its bound of 128, see lrkit.torch._clock): no warning, and the clock moves once
+    updates resume."""
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-40)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)
+    s = Scheduler(opt, lr=lrkit.constant(1e-40))
+    run = longest = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(130):
+            x, y = _batch()
+            loss = torch.nn.functional.mse_loss(model(x), y) * 1e36
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            before = s.last_epoch
+            scaler.step(opt)
+            scaler.update()
+            s.step()
+            run = run + 1 if s.last_epoch == before else 0
+            longest = max(longest, run)
+    assert longest >= 100 and s.last_epoch > 0
+
+
+@pytest.mark.slow
+def test_compiled_optimizer_step_with_tensor_lr_compiles_once() -> None:
+    """With lr a tensor, a torch.compile'd optimizer step compiles once, its step hook moves the
+    clock, and it reads each rate the Scheduler writes in place (weights as without compile)."""
+
+    def train(compiled: bool) -> tuple[int, Scheduler, list[torch.Tensor], torch.Tensor]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(8, 1)
+        lr = torch.tensor(0.01)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = Scheduler(opt, lr=lrkit.cosine(0.01, 1e-4, steps=10))
+        graphs = [0]
+
+        def counting(gm: torch.fx.GraphModule, inputs: list) -> object:
+            graphs[0] += 1
+            return gm.forward
+
+        def opt_step() -> None:
+            opt.step()
+
+        step = torch.compile(opt_step, backend=counting) if compiled else opt_step
+        x = torch.randn(64, 8)
+        for _ in range(10):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), x.sum(1, keepdim=True)).backward()
+            step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] is lr
+        return graphs[0], sched, [p.detach() for p in model.parameters()], lr
+
+    torch._dynamo.reset()
+    graphs, sched, weights, lr = train(compiled=True)
+    _, _, eager, _ = train(compiled=False)
+    assert graphs == 1 and sched.last_epoch == 10
+    assert float(lr) == pytest.approx(lrkit.cosine(0.01, 1e-4, steps=10)(10), rel=1e-6)
+    for w, e in zip(weights, eager, strict=True):
+        torch.testing.assert_close(w, e, rtol=1e-5, atol=1e-6)

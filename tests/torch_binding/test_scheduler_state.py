@@ -3,10 +3,13 @@ checkpoint does not fit the scheduler it is loaded into."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 import lrkit
@@ -130,3 +133,266 @@ def test_state_contents_are_small_and_plain() -> None:
     assert state["groups"] == [{"name": None, "mult": {"lr": 1.0, "momentum": 1.0}}]
     assert state["controllers"] == []
     assert len(json.dumps(state)) < 2000
+
+
+# ---------------------------------------------------------------------- validating, atomic loads
+def _with_controllers(factor: float = 0.5) -> tuple[torch.optim.Optimizer, Scheduler]:
+    """A scheduler with a plateau, manual restarts, a shift detector and a guard controller."""
+    from lrkit.controllers import Plateau, RestartOnShift, Restarts
+    from lrkit.torch.guard import GuardController
+
+    torch.manual_seed(0)
+    opt = torch.optim.SGD(torch.nn.Linear(3, 1).parameters(), lr=1.0, momentum=0.9)
+    ctls = [
+        Plateau(factor=factor, patience=1),
+        Restarts(),
+        RestartOnShift(burn_in=3),
+        GuardController(),
+    ]
+    s = Scheduler(
+        opt,
+        lr=SCHED,
+        momentum=lrkit.linear(0.95, 0.85, steps=100),
+        total_steps=100,
+        controllers=ctls,
+    )
+    return opt, s
+
+
+def _run_metrics(opt: torch.optim.Optimizer, s: Scheduler, n: int) -> None:
+    for k in range(n):
+        opt.step()
+        s.step(metric=1.0 + 0.1 * (k % 3) + (3.0 if k > 12 else 0.0))
+
+
+def _everything(opt: torch.optim.Optimizer, s: Scheduler) -> tuple:
+    """All a load could change: the scheduler's state (controllers included), the values in the
+    param groups, and the bound schedules."""
+    groups = [(g["lr"], g["momentum"]) for g in opt.param_groups]
+    return json.dumps(s.state_dict(), sort_keys=True), groups, s.schedules
+
+
+def _checkpoint() -> dict:
+    opt, s = _with_controllers()
+    _run_metrics(opt, s, 20)
+    s._controllers[1].restart(to=5, at=22)
+    return json.loads(json.dumps(s.state_dict()))
+
+
+def test_refused_load_changes_nothing() -> None:
+    """A checkpoint refused by its last controller leaves clock, values and controllers as they
+    were (before: the clock moved, the values did not)."""
+    state = _checkpoint()
+    state["controllers"][3]["kind"] = "Plateau"
+    opt, s = _with_controllers()
+    _run_metrics(opt, s, 4)
+    before = _everything(opt, s)
+    with pytest.raises(ValueError, match=r"controllers\[3\].*not a GuardController state"):
+        s.load_state_dict(state)
+    assert _everything(opt, s) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ("controllers", 0, "num_reductions"),
+            -1,
+            r"num_reductions must be an integer >= 0, got num_reductions=-1",
+        ),
+        (
+            ("controllers", 3, "recovery_step"),
+            float("nan"),
+            r"recovery_step must be finite, got recovery_step=nan",
+        ),
+        (
+            ("resizes",),
+            [[10, 200, "bogus"]],
+            r"resizes\[0\]\[2\] \(policy\) must be one of 'keep', 'rescale'.*'bogus'",
+        ),
+        (("step",), 1.7, r"step must be an integer, got step=1.7"),
+        (("pending",), -2, r"pending must be an integer >= 0, got pending=-2"),
+        (("total_steps",), 0, r"total_steps must be an integer >= 1, got total_steps=0"),
+        (
+            ("controllers", 1, "restarts"),
+            [[22, 5.0, 0.0, 1.0]],
+            r"restarts\[0\]\[2\] \(stretch\) must be > 0",
+        ),
+        (
+            ("controllers", 2, "detector_state", "g"),
+            float("inf"),
+            r"detector_state\['g'\] must be finite",
+        ),
+        (("controllers", 0, "version"), 99, r"unknown state version, got version=99"),
+    ],
+)
+def test_bad_values_are_refused_naming_key_and_value(path, value, message) -> None:
+    """Each corrupted value found by the reliability probe raises, naming the key and the value,
+    and changes nothing (before: accepted; num_reductions=-1 lifted lr above the peak)."""
+    state = _checkpoint()
+    node = state
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    opt, s = _with_controllers()
+    before = _everything(opt, s)
+    with pytest.raises((ValueError, TypeError), match=message):
+        s.load_state_dict(state)
+    assert _everything(opt, s) == before
+    assert opt.param_groups[0]["lr"] <= 0.1  # the schedule's peak
+
+
+def test_missing_and_unknown_keys_are_refused() -> None:
+    """A state without one of the scheduler's keys, or with one it does not know, is refused."""
+    _opt, s = _with_controllers()
+    state = _checkpoint()
+    del state["pending"]
+    with pytest.raises(ValueError, match=r"state lacks \['pending'\]"):
+        s.load_state_dict(state)
+    state = _checkpoint()
+    state["controllers"][0]["num_reductionz"] = 1
+    with pytest.raises(ValueError, match=r"has unknown keys \['num_reductionz'\]"):
+        s.load_state_dict(state)
+
+
+def test_controller_settings_mismatch_raises_or_warns() -> None:
+    """A Plateau checkpoint made with factor=0.5 is refused by Plateau(factor=0.01) (before:
+    loaded silently); strict=False warns, keeps factor=0.01 and takes the state."""
+    state = _checkpoint()
+    assert state["controllers"][0]["num_reductions"] > 0
+    opt, s = _with_controllers(factor=0.01)
+    before = _everything(opt, s)
+    with pytest.raises(ValueError, match=r"other settings \(factor: checkpoint 0.5, here 0.01\)"):
+        s.load_state_dict(state)
+    assert _everything(opt, s) == before
+    with pytest.warns(UserWarning, match=r"keeping this controller's settings \(strict=False\)"):
+        s.load_state_dict(state, strict=False)
+    plateau = s._controllers[0]
+    assert (
+        plateau.factor == 0.01
+        and plateau.num_reductions == state["controllers"][0]["num_reductions"]
+    )
+    assert s.last_epoch == state["step"]
+
+
+def test_foreign_controller_failure_is_rolled_back() -> None:
+    """A user's controller whose own load_state_dict raises late is undone with the rest."""
+
+    class Picky:
+        target, floor = "lr", None
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def clock(self, step: float) -> float:
+            return step
+
+        def scale(self, step: int) -> float:
+            return 0.5**self.n
+
+        def observe(self, step: int, metric: float) -> None:
+            self.n += 1
+
+        def state_dict(self) -> dict:
+            return {"n": self.n}
+
+        def load_state_dict(self, state: dict) -> None:
+            self.n = state["n"]
+            if self.n > 100:
+                raise ValueError("Picky: n too large")
+
+    from lrkit.controllers import Plateau
+
+    opt = torch.optim.SGD(torch.nn.Linear(3, 1).parameters(), lr=1.0)
+    s = Scheduler(opt, lr=SCHED, total_steps=100, controllers=[Plateau(), Picky()])
+    for _ in range(3):
+        opt.step()
+        s.step(metric=1.0)
+    state = s.state_dict()
+    state["step"], state["controllers"][1]["n"] = 50, 101
+    before = json.dumps(s.state_dict()), opt.param_groups[0]["lr"], s._controllers[1].n
+    with pytest.raises(ValueError, match="n too large"):
+        s.load_state_dict(state)
+    assert (json.dumps(s.state_dict()), opt.param_groups[0]["lr"], s._controllers[1].n) == before
+
+
+_HOSTILE = [
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    -1,
+    1.7,
+    0,
+    -0.0,
+    None,
+    "x",
+    True,
+    [],
+    {},
+    10**20,
+    2.5e300,
+    [1, 2],
+    {"a": 1},
+]
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every key / index path in a JSON-like tree (not the root)."""
+    out = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for k, v in items:
+        out.append((*prefix, k))
+        out.extend(_paths(v, (*prefix, k)))
+    return out
+
+
+@st.composite
+def corrupted(draw, state: dict) -> dict:
+    """``state`` with one node replaced by a hostile value, deleted, or given an unknown key."""
+    out = copy.deepcopy(state)
+    path = draw(st.sampled_from(_paths(out)))
+    parent = out
+    for k in path[:-1]:
+        parent = parent[k]
+    op = draw(st.sampled_from(["replace", "delete", "add"]))
+    if op == "delete" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif op == "add" and isinstance(parent[path[-1]], dict):
+        parent[path[-1]]["unknown"] = draw(st.sampled_from(_HOSTILE))
+    else:
+        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(_HOSTILE)))
+    return out
+
+
+_VALID = _checkpoint()
+
+
+@pytest.mark.slow
+@settings(max_examples=max(300, settings.default.max_examples))
+@given(state=corrupted(_VALID))
+def test_corrupted_state_loads_exactly_or_changes_nothing(state) -> None:
+    """A state with one random corruption either loads exactly (its state_dict comes back) or
+    raises ValueError/TypeError with the scheduler, its controllers and its values unchanged."""
+    opt, s = _with_controllers()
+    _run_metrics(opt, s, 4)
+    before = _everything(opt, s)
+    try:
+        s.load_state_dict(state)
+    except (ValueError, TypeError):
+        assert _everything(opt, s) == before
+        return
+    after = s.state_dict()
+    # writing the values at the loaded step shows it (and the rewound clocks) to the
+    # controllers: their last_step can only grow; "groups" is rebuilt from the optimizer
+    for mine, saved in zip(after["controllers"], state["controllers"], strict=True):
+        assert mine.pop("last_step") >= saved.pop("last_step")
+    del after["groups"], state["groups"]
+    assert after == state
+    opt.step()
+    s.step(metric=1.0)

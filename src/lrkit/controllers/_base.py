@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -76,9 +77,11 @@ def groups_list(owner: str, value: object) -> list[int] | None:
 class Controller:
     """Base class of the reactive controllers: identity clock, unit scale, no floor.
 
-    Subclasses override :meth:`clock`, :meth:`scale` and :meth:`observe`, and list the names of
-    their mutable attributes in ``_state_fields``; :meth:`state_dict` and
-    :meth:`load_state_dict` then save and restore exactly those (plus pending events).
+    Subclasses override :meth:`clock`, :meth:`scale` and :meth:`observe`, list the names of
+    their mutable attributes in ``_state_fields`` (with a validator for each in
+    ``_state_checks``) and of their settings in ``_settings_fields``; :meth:`state_dict` and
+    :meth:`load_state_dict` then save and restore exactly those (plus pending events), the load
+    validating everything before it changes anything.
 
     Args:
         target: the hyperparameter this controller modifies ("lr", "momentum", ...).
@@ -93,6 +96,12 @@ class Controller:
 
     #: Attribute names saved by :meth:`state_dict` (mutable state only, no configuration).
     _state_fields: ClassVar[tuple[str, ...]] = ()
+    #: The validator of each saved field (``owner, name, value -> value``; see
+    #: :mod:`lrkit.controllers._state`); a field not listed gets a generic check (JSON data,
+    #: finite numbers, the kind of its current value).
+    _state_checks: ClassVar[Mapping[str, Callable[[str, str, object], Any]]] = {}
+    #: Constructor arguments saved as ``settings`` and compared on load.
+    _settings_fields: ClassVar[tuple[str, ...]] = ("target", "floor")
 
     def __init__(self, *, target: str = "lr", floor: float | None = None) -> None:
         name = type(self).__name__
@@ -124,30 +133,63 @@ class Controller:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """The controller's mutable state: small and JSON-serialisable."""
-        out: dict[str, Any] = {"kind": type(self).__name__, "last_step": self.last_step}
+        """The controller's state: small and JSON-serialisable.
+
+        ``{"kind": class name, "version": schema version, "settings": {...}, "last_step": int,
+        <each of _state_fields>: value, "events": [...]}``; ``settings`` (the arguments listed
+        in ``_settings_fields``) lets :meth:`load_state_dict` refuse a checkpoint made with
+        other settings.
+        """
+        from lrkit.controllers import _state
+
+        out: dict[str, Any] = {
+            "kind": type(self).__name__,
+            "version": _state.VERSION,
+            "settings": _state.settings_of(self),
+            "last_step": self.last_step,
+        }
         for field in self._state_fields:
             out[field] = _copy_json(getattr(self, field))
         out["events"] = _copy_json(self._events)
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (from this class)."""
-        name = type(self).__name__
-        if not isinstance(state, dict) or state.get("kind") != name:
-            got = state.get("kind") if isinstance(state, dict) else type(state).__name__
-            raise ScheduleValueError(
-                f"{name}.load_state_dict: state is not a {name} state, got kind={got!r}"
-            )
-        missing = [f for f in self._state_fields if f not in state]
-        if missing:
-            raise ScheduleValueError(
-                f"{name}.load_state_dict: state lacks {', '.join(missing)}, got keys={sorted(state)}"
-            )
-        for field in self._state_fields:
-            setattr(self, field, _copy_json(state[field]))
-        self._events = _copy_json(state.get("events", []))
-        self.last_step = int(state.get("last_step", -1))
+        """Restore what :meth:`state_dict` returned (from this class), all or nothing.
+
+        The whole state is checked first (kind, schema version, exact keys, each field's type,
+        range and finiteness, and the settings it was saved with); a state that fails changes
+        nothing. A checkpoint made with other settings (``factor``, ``patience``, ...) raises;
+        :meth:`lrkit.torch.Scheduler.load_state_dict` with ``strict=False`` instead warns,
+        keeps this controller's settings and loads the state.
+
+        Raises:
+            ValueError: another kind or version, missing or unknown keys, a value out of range
+                or not finite, other settings; each names the key and the value.
+            TypeError: a value of the wrong type.
+        """
+        self._apply_state(self._check_state(state), stacklevel=3)
+
+    def _check_state(self, state: object, *, strict: bool = True) -> Any:
+        """Validate ``state`` without applying it: a record for :meth:`_apply_state`."""
+        from lrkit.controllers import _state
+
+        return _state.check_state(self, state, strict=strict)
+
+    def _apply_state(self, checked: Any, *, stacklevel: int = 2) -> None:
+        """Apply a state returned by :meth:`_check_state` (cannot fail)."""
+        if checked.warning is not None:
+            warnings.warn(checked.warning, UserWarning, stacklevel=stacklevel + 1)
+        for field, value in checked.fields.items():
+            setattr(self, field, _copy_json(value))
+        self._events = _copy_json(checked.events)
+        self.last_step = checked.last_step
+
+    def _state_check(self, field: str) -> Callable[[str, str, object], Any]:
+        """The validator of saved field ``field`` (``_state_checks``, else a generic one)."""
+        from lrkit.controllers import _state
+
+        check = self._state_checks.get(field)
+        return check if check is not None else _state.like(getattr(self, field, None))
 
     # ------------------------------------------------------------------ helpers
     def _seen(self, step: float) -> None:

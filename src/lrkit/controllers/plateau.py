@@ -8,9 +8,18 @@ The detection (is this evaluation better? how many bad ones in a row? cooldown?)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from lrkit.controllers._base import Controller, integer
+from lrkit.controllers._state import (
+    Check,
+    count,
+    finite,
+    finite_list,
+    optional_finite,
+    optional_step,
+)
 from lrkit.schedules._check import choice, in_range, non_negative
 from lrkit.schedules._errors import ScheduleValueError
 
@@ -81,6 +90,35 @@ class PlateauDetector(Controller):
         "_recent",
     )
     _state_fields = _detector_fields
+    _detector_checks: ClassVar[Mapping[str, Check]] = {
+        "best": optional_finite,
+        "num_bad_evals": count,
+        "cooldown_counter": count,
+        "num_plateaus": count,
+        "num_evals": count,
+        "num_skipped": count,
+        "_acc_sum": finite,
+        "_acc_count": count,
+        "_ema": finite,
+        "_ema_count": count,
+        "_recent": finite_list,
+    }
+    _state_checks = _detector_checks
+    _detector_settings: ClassVar[tuple[str, ...]] = (
+        *Controller._settings_fields,
+        "mode",
+        "patience",
+        "threshold",
+        "threshold_mode",
+        "cooldown",
+        "rule",
+        "min_delta",
+        "accumulation_size",
+        "smoothing",
+        "judge",
+        "window",
+    )
+    _settings_fields = _detector_settings
 
     def __init__(
         self,
@@ -275,6 +313,12 @@ class Plateau(PlateauDetector):
     """
 
     _state_fields = (*PlateauDetector._detector_fields, "num_reductions", "last_reduced_step")
+    _state_checks: ClassVar[Mapping[str, Check]] = {
+        **PlateauDetector._detector_checks,
+        "num_reductions": count,
+        "last_reduced_step": optional_step,
+    }
+    _settings_fields = (*PlateauDetector._detector_settings, "factor", "min_scale", "eps")
 
     def __init__(
         self,

@@ -23,9 +23,11 @@ optimizer's state (Adam moments, momentum buffers) of some param groups through 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from lrkit.controllers._base import Controller, groups_list, integer
+from lrkit.controllers._state import Check, bump_list, count, optional_step, restart_list
 from lrkit.controllers.plateau import PlateauDetector
 from lrkit.schedules._check import boolean, choice, in_range, non_negative, positive
 
@@ -106,6 +108,14 @@ class Restarts(_Rewinding):
     """
 
     _state_fields = ("restarts", "bumps", "num_restarts", "num_bumps", "last_restart_step")
+    _state_checks: ClassVar[Mapping[str, Check]] = {
+        "restarts": restart_list,
+        "bumps": bump_list,
+        "num_restarts": count,
+        "num_bumps": count,
+        "last_restart_step": optional_step,
+    }
+    _settings_fields = (*Controller._settings_fields, "reset_optimizer", "groups")
 
     def __init__(
         self,
@@ -238,6 +248,22 @@ class RestartOnPlateau(_Rewinding, PlateauDetector):
         "restarts",
         "num_restarts",
         "last_restart_step",
+    )
+    _state_checks: ClassVar[Mapping[str, Check]] = {
+        **PlateauDetector._detector_checks,
+        "restarts": restart_list,
+        "num_restarts": count,
+        "last_restart_step": optional_step,
+    }
+    _settings_fields = (
+        *PlateauDetector._detector_settings,
+        "to",
+        "peak_factor",
+        "peak_decay",
+        "stretch",
+        "max_restarts",
+        "reset_optimizer",
+        "groups",
     )
 
     def __init__(

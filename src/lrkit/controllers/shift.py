@@ -20,9 +20,19 @@ their statistics for ``burn_in`` observations after construction and after every
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from lrkit.controllers._base import _copy_json, groups_list, integer
+from lrkit.controllers._state import (
+    Check,
+    count,
+    exact_keys,
+    finite,
+    optional_step,
+    restart_list,
+    step_list,
+)
 from lrkit.controllers.restarts import _Rewinding
 from lrkit.schedules._check import boolean, choice, in_range, non_negative, positive
 from lrkit.schedules._errors import ScheduleValueError
@@ -34,6 +44,8 @@ class _Detector:
     """Shared EMA statistics, burn-in and state handling."""
 
     _fields: ClassVar[tuple[str, ...]] = ("n", "mu", "var")
+    _checks: ClassVar[dict[str, Check]] = {"n": count, "mu": finite, "var": non_negative}
+    _settings: ClassVar[tuple[str, ...]] = ("alpha", "burn_in")
 
     def __init__(self, alpha: float, burn_in: int) -> None:
         name = type(self).__name__
@@ -77,10 +89,31 @@ class _Detector:
         """The statistics (JSON-serialisable)."""
         return {f: _copy_json(getattr(self, f)) for f in self._fields}
 
+    def settings(self) -> dict[str, Any]:
+        """The detector's kind and arguments (JSON), compared when a checkpoint is loaded."""
+        out: dict[str, Any] = {"kind": type(self).__name__}
+        out.update({f: getattr(self, f) for f in self._settings})
+        return out
+
+    def check_state(self, owner: str, name: str, state: object) -> dict[str, Any]:
+        """``state`` validated (exact keys, each value's range), without changing anything.
+
+        Raises:
+            ValueError, TypeError: naming ``name[key]`` and the value.
+        """
+        saved = exact_keys(owner, name, state, self._fields)
+        out = {f: self._checks[f](owner, f"{name}[{f!r}]", saved[f]) for f in self._fields}
+        self._check_relations(owner, name, out)
+        return out
+
+    def _check_relations(self, owner: str, name: str, state: dict[str, Any]) -> None:
+        """Relations between the statistics (none here)."""
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output."""
-        for f in self._fields:
-            setattr(self, f, state[f])
+        """Restore :meth:`state_dict`'s output (checked first: a refused state changes nothing)."""
+        checked = self.check_state(f"{type(self).__name__}.load_state_dict", "state", state)
+        for f, v in checked.items():
+            setattr(self, f, v)
 
 
 class PageHinkley(_Detector):
@@ -100,6 +133,8 @@ class PageHinkley(_Detector):
     """
 
     _fields = ("n", "mu", "var", "cum", "cum_min")
+    _checks: ClassVar[dict[str, Check]] = {**_Detector._checks, "cum": finite, "cum_min": finite}
+    _settings = ("delta", "threshold", *_Detector._settings)
 
     def __init__(
         self, delta: float = 0.05, threshold: float = 1.0, alpha: float = 0.05, burn_in: int = 20
@@ -112,6 +147,14 @@ class PageHinkley(_Detector):
         super().reset()
         self.cum = 0.0
         self.cum_min = 0.0
+
+    def _check_relations(self, owner: str, name: str, state: dict[str, Any]) -> None:
+        """``cum_min = min(0, cum_1, ..., cum_t)``: at most 0 and at most ``cum``."""
+        if state["cum_min"] > min(0.0, state["cum"]):
+            raise ScheduleValueError(
+                f"{owner}: {name}['cum_min'] must be <= min(0, cum), got "
+                f"cum_min={state['cum_min']!r}, cum={state['cum']!r}"
+            )
 
     def _test(self, x: float) -> bool:
         ref = abs(self.mu) if self.mu != 0.0 else 1.0
@@ -138,6 +181,8 @@ class Cusum(_Detector):
     """
 
     _fields = ("n", "mu", "var", "g")
+    _checks: ClassVar[dict[str, Check]] = {**_Detector._checks, "g": non_negative}
+    _settings = ("drift", "threshold", *_Detector._settings)
 
     def __init__(
         self, drift: float = 0.5, threshold: float = 8.0, alpha: float = 0.05, burn_in: int = 20
@@ -200,6 +245,23 @@ class RestartOnShift(_Rewinding):
         "num_restarts",
         "last_restart_step",
         "shift_steps",
+    )
+    _state_checks: ClassVar[Mapping[str, Check]] = {
+        "restarts": restart_list,
+        "num_restarts": count,
+        "last_restart_step": optional_step,
+        "shift_steps": step_list,
+    }
+    _settings_fields = (
+        *_Rewinding._settings_fields,
+        "detector_settings",
+        "to",
+        "peak_factor",
+        "stretch",
+        "min_interval",
+        "max_restarts",
+        "reset_optimizer",
+        "groups",
     )
 
     def __init__(
@@ -266,11 +328,17 @@ class RestartOnShift(_Rewinding):
 
     @detector_state.setter
     def detector_state(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict):
-            raise ScheduleValueError(
-                f"RestartOnShift.load_state_dict: detector_state must be a dict, got {state!r}"
-            )
         self.detector.load_state_dict(state)
+
+    @property
+    def detector_settings(self) -> dict[str, Any]:
+        """The detector's kind and arguments (part of the settings in :meth:`state_dict`)."""
+        return self.detector.settings()
+
+    def _state_check(self, field: str) -> Check:
+        if field == "detector_state":
+            return self.detector.check_state
+        return super()._state_check(field)
 
     def observe(self, step: int, metric: float) -> None:
         """Feed one training-loss value; restart on an alarm (non-finite values are skipped)."""

@@ -12,6 +12,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
+from lrkit.torch._clock import IdleWatch
 from lrkit.torch._distributed import mean_over_ranks
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
 from lrkit.torch._reset import apply_controller_events
@@ -37,8 +38,10 @@ class Scheduler(LRScheduler):
     ``optimizer.step()`` (or ``scaler.step(optimizer)``): it moves the clock by the updates
     applied since the last call, so when a ``GradScaler`` skips a step the clock stays, and with
     gradient accumulation it counts optimizer steps, not micro-batches (calling ``step()`` on
-    every micro-batch is harmless). ``clock="calls"``: time is the number of ``step()`` calls,
-    as in torch (e.g. one call per epoch with a schedule whose lengths are epochs).
+    every micro-batch is harmless); 1000 calls in a row that find no update (an optimizer step
+    replayed in a CUDA graph, where hooks do not run) warn once. ``clock="calls"``: time is the
+    number of ``step()`` calls, as in torch (e.g. one call per epoch with a schedule whose
+    lengths are epochs).
     ``step(to=k)`` sets the clock to ``k``. The constructor writes the values for step 0 into
     the groups and takes no step.
 
@@ -143,6 +146,7 @@ class Scheduler(LRScheduler):
         """With ``clock="updates"``, count the optimizer's steps (a post-step hook)."""
         if self.clock != "updates":
             return
+        self._idle = IdleWatch()
         ref = weakref.ref(self)
 
         def _count(opt: Any, args: Any, kwargs: Any) -> None:
@@ -151,6 +155,12 @@ class Scheduler(LRScheduler):
                 s._pending += 1
 
         self._hook = self.optimizer.register_step_post_hook(_count)
+
+    def _take_updates(self) -> int:
+        """The updates counted since the last ``step()``; warns once when many calls in a row
+        find none (a CUDA graph, see :mod:`lrkit.torch._clock`)."""
+        self._idle.see(self._pending, self._step)
+        return self._pending
 
     def __getstate__(self) -> dict[str, Any]:
         # the hook lives on the optimizer and is not picklable: a copy registers its own
@@ -225,7 +235,7 @@ class Scheduler(LRScheduler):
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
             self._step = int(to)
         elif self.clock == "updates":
-            self._step += self._pending
+            self._step += self._take_updates()
         else:
             self._step += 1
         # torch's call counter; with clock="updates" it follows the clock, so wrappers that
@@ -365,16 +375,18 @@ class Scheduler(LRScheduler):
     def load_state_dict(self, state_dict: Mapping[str, Any], *, strict: bool = True) -> None:
         """Restore the clock, resizes and controllers; write the values for that step.
 
-        The schedules given to this scheduler must equal the checkpoint's (``strict=False``:
-        keep this scheduler's, with a warning). A different ``total_steps`` is resized with
-        ``on_resize`` or raises.
+        The whole state is validated first (format, keys, each value's type, range and
+        finiteness, every controller's state), and only then applied: a refused load changes
+        nothing. The schedules given to this scheduler must equal the checkpoint's, and each
+        lrkit controller's settings its saved ones (``strict=False``: keep this scheduler's,
+        with a warning). A different ``total_steps`` is resized with ``on_resize`` or raises.
 
         Raises:
-            ValueError: not an lrkit state, a schedule mismatch, or a run-length mismatch.
+            ValueError: not an lrkit state, a bad value (naming its key and the value), a
+                schedule or settings mismatch, or a run-length mismatch.
+            TypeError: a value of the wrong type.
         """
         _state.load(self, state_dict, strict=strict)
-        self._groups_ref = None
-        self._write()
 
     def __repr__(self) -> str:
         specs = ", ".join(f"{k}={v!s}" for k, v in self.schedules.items())

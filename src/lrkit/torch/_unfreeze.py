@@ -24,11 +24,12 @@ optimizer's ``state_dict`` the same shape throughout, so checkpoints load in any
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from lrkit.controllers._base import Controller, integer
+from lrkit.controllers._state import step_list
 from lrkit.schedules._check import positive
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
 from lrkit.schedules._units import Length, RunInfo, check_length, resolve_length
@@ -69,6 +70,14 @@ class Unfreeze(Controller):
     """
 
     _state_fields = ("done",)
+    _state_checks: ClassVar[Mapping[str, Any]] = {"done": step_list}
+    _settings_fields = (
+        *Controller._settings_fields,
+        "rewarm_steps",
+        "bump",
+        "bump_steps",
+        "reset_state",
+    )
 
     def __init__(
         self,
@@ -204,17 +213,24 @@ class Unfreeze(Controller):
         out["at"] = None if self._at is None else list(self._at)
         return out
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``done``; raise if the checkpoint's bound plan differs from this one's."""
-        theirs = state.get("at") if isinstance(state, dict) else None
-        if self._at is not None and theirs is not None and list(theirs) != self._at:
-            raise ScheduleValueError(
-                f"{_OWNER}.load_state_dict: the checkpoint unfreezes the groups at steps "
-                f"{theirs} but this plan at {self._at}"
-            )
-        super().load_state_dict(state)
+    def _check_state(self, state: object, *, strict: bool = True) -> Any:
+        """Check the state as any controller's, and that the checkpoint's bound plan (``"at"``)
+        is this one's: a resumed run must unfreeze the same groups at the same steps."""
+        if isinstance(state, Mapping) and "at" in state:
+            theirs = state["at"]
+            if self._at is not None and theirs is not None and list(theirs) != self._at:
+                raise ScheduleValueError(
+                    f"{_OWNER}.load_state_dict: the checkpoint unfreezes the groups at steps "
+                    f"{theirs} but this plan at {self._at}"
+                )
+            state = {k: v for k, v in state.items() if k != "at"}
+        return super()._check_state(state, strict=strict)
+
+    def _apply_state(self, checked: Any, *, stacklevel: int = 2) -> None:
+        """Restore ``done``; ``requires_grad`` is set again at the next write."""
+        super()._apply_state(checked, stacklevel=stacklevel + 1)
         self.done = [int(i) for i in self.done]
-        self._frozen = [None] * len(self._frozen)  # set requires_grad again at the next write
+        self._frozen = [None] * len(self._frozen)
 
     def __repr__(self) -> str:
         plan = f"every{self._every!r}" if self._every is not None else repr(self.plan)

@@ -4,6 +4,7 @@
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
 """
 
+from lrkit.torch._get_scheduler import get_scheduler
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
 from lrkit.torch.finder import FinderResult, find_lr
@@ -17,5 +18,6 @@ __all__ = [
     "Scheduler",
     "apply_controller_events",
     "find_lr",
+    "get_scheduler",
     "reset_optimizer_state",
 ]

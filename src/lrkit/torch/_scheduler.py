@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterable, Mapping
 from numbers import Integral
@@ -12,6 +13,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
+from lrkit.torch._accelerate import updates_per_update
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
 from lrkit.torch._metrics import DEFAULT_WAIT, MetricRouter, metric_names
 from lrkit.torch._reset import apply_controller_events
@@ -228,7 +230,8 @@ class Scheduler(LRScheduler):
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
             self._step = int(to)
         elif self.clock == "updates":
-            self._step += self._pending
+            # Accelerate's wrapper calls step() num_processes times per update (see _accelerate)
+            self._step += self._pending * updates_per_update(sys._getframe(1))
         else:
             self._step += 1
         # torch's call counter; with clock="updates" it follows the clock, so wrappers that

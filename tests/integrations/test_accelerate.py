@@ -14,6 +14,7 @@ from ._launch import torchrun
 
 
 @pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.timeout(240)
 def test_schedule_sized_before_the_split_ends_on_the_last_update(tmp_path: Path) -> None:
     """2 processes, 16 batches before prepare (8 updates per process): torch's LambdaLR and

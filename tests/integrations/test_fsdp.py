@@ -13,6 +13,7 @@ from ._launch import torchrun
 
 
 @pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.timeout(240)
 def test_fsdp2_ranks_decide_alike_and_the_guard_restores_shards(tmp_path: Path) -> None:
     """Sharded (DTensor) parameters; a NaN on rank 1 alone: both ranks roll back at the same

@@ -18,8 +18,9 @@ controllers watch (``Scheduler.metric_names``) that start with ``"train"`` (or a
 during the sanity check). Each hyperparameter the scheduler drives is logged to the trainer's
 loggers before every optimizer step (``lrkit/lr``, ``lrkit/momentum``, per group when there are
 several), each controller event (a plateau's reduction, a restart) as ``lrkit/event/<kind>``
-with its step as value and on the ``lrkit`` Python logger. At the end of each training epoch a
-watched metric that was never logged gets a warning naming the metrics that were.
+with its step as value and on the ``lrkit`` Python logger. A watched metric not logged by the
+end of the first epoch (training metrics) or of the first validation run (the others) gets one
+warning naming the metrics that were.
 
 torch's ``ReduceLROnPlateau`` and lrkit's drop-in (:class:`lrkit.torch.compat.ReduceLROnPlateau`,
 an instance of torch's) need no callback: give Lightning ``"monitor": "val_loss"`` and it passes
@@ -158,22 +159,11 @@ class LrkitCallback(pl.Callback):
         if trainer.sanity_checking:
             return
         self._feed(trainer, train=False)
+        self._warn_unlogged(trainer, train=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Warn once for each watched metric that has never been logged."""
-        logged = sorted(trainer.callback_metrics)
-        for _, plan in self._plans:
-            for name in plan.watched:
-                if name in self._seen or name in self._warned:
-                    continue
-                self._warned.add(name)
-                warnings.warn(
-                    f"LrkitCallback: a controller watches {name!r} but no metric of that name "
-                    f"was logged in epoch {trainer.current_epoch} (logged: {logged}); log it "
-                    f"with self.log({name!r}, value) or rename the controller's metric=",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        """Warn once for each watched training metric not logged during the epoch."""
+        self._warn_unlogged(trainer, train=True)
 
     # ------------------------------------------------------------------ helpers
     def _feed(self, trainer: pl.Trainer, *, train: bool) -> None:
@@ -187,6 +177,27 @@ class LrkitCallback(pl.Callback):
                     trainer,
                     {f"{self.prefix}/event/{e['kind']}": float(e["step"]) for e in events},
                     trainer.global_step,
+                )
+
+    def _warn_unlogged(self, trainer: pl.Trainer, *, train: bool) -> None:
+        """Warn once per watched name (training ones after an epoch, validation ones after a
+        validation run) that has not been logged yet."""
+        logged = sorted(trainer.callback_metrics)
+        when = f"epoch {trainer.current_epoch}" if train else "the validation run"
+        for _, plan in self._plans:
+            names = list(plan.train if train else plan.val)
+            if plan.unnamed is not None and plan.unnamed_is_train == train:
+                names.append(plan.unnamed)
+            for name in names:
+                if name in self._seen or name in self._warned:
+                    continue
+                self._warned.add(name)
+                warnings.warn(
+                    f"LrkitCallback: a controller watches {name!r} but no metric of that name "
+                    f"was logged in {when} (logged: {logged}); log it with "
+                    f"self.log({name!r}, value) or rename the controller's metric=",
+                    UserWarning,
+                    stacklevel=2,
                 )
 
     @staticmethod

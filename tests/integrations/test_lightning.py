@@ -186,13 +186,17 @@ def test_compat_reduce_on_plateau_gets_the_monitored_metric(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_warns_when_a_watched_metric_is_never_logged(tmp_path: Path) -> None:
     """A controller watching 'val_acc', which the module never logs: one warning naming it and
-    the metrics that were logged; an unnamed Plateau gets a warning saying how to name it."""
-    module = Tiny(_sgd_lrkit([Plateau(metric="val_acc"), Plateau()]))
+    the metrics that were logged; none for 'val_loss', logged only at the first validation
+    (after epoch 1); an unnamed Plateau gets a warning saying how to name it."""
+    ctls = [Plateau(metric="val_acc"), Plateau(), Plateau(metric="val_loss")]
+    module = Tiny(_sgd_lrkit(ctls))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _fit(module, tmp_path, epochs=2, callbacks=[LrkitCallback()])
+        _fit(module, tmp_path, epochs=2, callbacks=[LrkitCallback()], check_val_every_n_epoch=2)
     msgs = [str(w.message) for w in caught if "LrkitCallback" in str(w.message)]
     assert sum("watches 'val_acc' but no metric of that name" in m for m in msgs) == 1
+    assert not any("watches 'val_loss'" in m for m in msgs)
+    assert ctls[2].num_evals == 1
     assert any("'train_loss'" in m and "'val_loss'" in m for m in msgs)
     assert any("Plateau watch(es) no named metric" in m for m in msgs)
 

@@ -63,6 +63,22 @@ def target_name(owner: str, value: object) -> str:
     return value
 
 
+def metric_name(owner: str, value: object) -> str | None:
+    """``None`` (the unnamed metric) or a non-empty metric name such as ``"val_loss"``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or value in _RESERVED_METRICS:
+        raise ScheduleValueError(
+            f"{owner}: metric must be None or a metric name such as 'val_loss' (not "
+            f"{' or '.join(repr(r) for r in _RESERVED_METRICS)}), got metric={value!r}"
+        )
+    return value
+
+
+#: Names that ``Scheduler.step(metric=None, *, to=None, **metrics)`` cannot take by keyword.
+_RESERVED_METRICS = ("metric", "to")
+
+
 def groups_list(owner: str, value: object) -> list[int] | None:
     """``None`` (every group) or a list of non-negative group indices."""
     if value is None:
@@ -83,15 +99,23 @@ class Controller:
     :meth:`load_state_dict` then save and restore exactly those (plus pending events), the load
     validating everything before it changes anything.
 
+    **Named metrics.** ``metric`` names the metric this controller watches (``"val_loss"``,
+    ``"train_loss"``): the binding shows it only that metric
+    (``scheduler.observe(val_loss=0.31, train_loss=1.2)``). ``metric=None`` takes the unnamed
+    metric (``scheduler.observe(0.31)``, ``scheduler.step(loss)``). A controller *watches* a
+    metric when its class overrides :meth:`observe` (:attr:`watches_metric`). The name is part
+    of :meth:`state_dict`: a checkpoint made for another metric does not load.
+
     Args:
         target: the hyperparameter this controller modifies ("lr", "momentum", ...).
         floor: absolute minimum of the value after scaling (None: none).
+        metric: the name of the metric observed (None: the unnamed metric).
 
     Example:
         >>> from lrkit.controllers import Controller
         >>> c = Controller()
-        >>> c.clock(7), c.scale(7), c.floor, c.target
-        (7.0, 1.0, None, 'lr')
+        >>> c.clock(7), c.scale(7), c.floor, c.target, c.metric, c.watches_metric
+        (7.0, 1.0, None, 'lr', None, False)
     """
 
     #: Attribute names saved by :meth:`state_dict` (mutable state only, no configuration).
@@ -101,15 +125,23 @@ class Controller:
     #: finite numbers, the kind of its current value).
     _state_checks: ClassVar[Mapping[str, Callable[[str, str, object], Any]]] = {}
     #: Constructor arguments saved as ``settings`` and compared on load.
-    _settings_fields: ClassVar[tuple[str, ...]] = ("target", "floor")
+    _settings_fields: ClassVar[tuple[str, ...]] = ("target", "floor", "metric")
 
-    def __init__(self, *, target: str = "lr", floor: float | None = None) -> None:
+    def __init__(
+        self, *, target: str = "lr", floor: float | None = None, metric: str | None = None
+    ) -> None:
         name = type(self).__name__
         self.target: str = target_name(name, target)
         self.floor: float | None = optional_floor(name, floor)
+        self.metric: str | None = metric_name(name, metric)
         self._events: list[dict[str, Any]] = []
         #: The largest step this controller has been shown (by clock, scale or observe); -1: none.
         self.last_step: int = -1
+
+    @property
+    def watches_metric(self) -> bool:
+        """Whether this controller uses metrics (its class overrides :meth:`observe`)."""
+        return type(self).observe is not Controller.observe
 
     # ------------------------------------------------------------------ protocol
     def clock(self, step: float) -> float:
@@ -233,7 +265,10 @@ class Controller:
         return value
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self.target!r}, floor={self.floor!r})"
+        return (
+            f"{type(self).__name__}(target={self.target!r}, floor={self.floor!r}, "
+            f"metric={self.metric!r})"
+        )
 
 
 def _copy_json(value: Any) -> Any:

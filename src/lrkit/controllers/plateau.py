@@ -71,6 +71,8 @@ class PlateauDetector(Controller):
             ``m_t = s * m_{t-1} + (1 - s) * x_t`` instead of the raw value (0: off).
         judge: "best" (compare with the best so far) or "trend" (slope of the last ``window``).
         window: evaluations in the trend fit (``judge="trend"``).
+        metric: the name of the metric watched, e.g. ``"val_loss"`` (None: the unnamed metric
+            of ``scheduler.observe(x)``); see :class:`~lrkit.controllers.Controller`.
 
     Raises:
         ValueError: an argument out of range, naming it and its value.
@@ -136,8 +138,9 @@ class PlateauDetector(Controller):
         smoothing: float = 0.0,
         judge: str = "best",
         window: int = 5,
+        metric: str | None = None,
     ) -> None:
-        super().__init__(target=target, floor=floor)
+        super().__init__(target=target, floor=floor, metric=metric)
         name = type(self).__name__
         self.mode = choice(name, "mode", mode, ("min", "max"))
         self.rule = choice(name, "rule", rule, RULES)
@@ -291,7 +294,7 @@ class Plateau(PlateauDetector):
 
     Args:
         mode, patience, threshold, threshold_mode, cooldown, target, floor, rule, min_delta,
-            accumulation_size, smoothing, judge, window: see :class:`PlateauDetector`.
+            accumulation_size, smoothing, judge, window, metric: see :class:`PlateauDetector`.
         factor: multiplier per reduction, in (0, 1).
         min_scale: the scale is never reduced below this, in [0, 1).
         eps: minimal change of scale for a reduction to be applied.
@@ -339,6 +342,7 @@ class Plateau(PlateauDetector):
         smoothing: float = 0.0,
         judge: str = "best",
         window: int = 5,
+        metric: str | None = None,
     ) -> None:
         super().__init__(
             mode,
@@ -354,6 +358,7 @@ class Plateau(PlateauDetector):
             smoothing=smoothing,
             judge=judge,
             window=window,
+            metric=metric,
         )
         self.factor = in_range("Plateau", "factor", factor, 0.0, 1.0, low_open=True, high_open=True)
         self.min_scale = in_range("Plateau", "min_scale", min_scale, 0.0, 1.0, high_open=True)
@@ -385,5 +390,6 @@ class Plateau(PlateauDetector):
             f"Plateau(mode={self.mode!r}, factor={self.factor!r}, patience={self.patience!r}, "
             f"threshold={self.threshold!r}, threshold_mode={self.threshold_mode!r}, "
             f"cooldown={self.cooldown!r}, floor={self.floor!r}, min_scale={self.min_scale!r}, "
-            f"eps={self.eps!r}, target={self.target!r}, rule={self.rule!r})"
+            f"eps={self.eps!r}, target={self.target!r}, rule={self.rule!r}, "
+            f"metric={self.metric!r})"
         )

@@ -222,7 +222,7 @@ class RestartOnPlateau(_Rewinding, PlateauDetector):
 
     Args:
         mode, patience, threshold, threshold_mode, cooldown, target, floor, rule, min_delta,
-            accumulation_size, smoothing, judge, window: see :class:`PlateauDetector`.
+            accumulation_size, smoothing, judge, window, metric: see :class:`PlateauDetector`.
         to: the schedule time restarted from.
         peak_factor: the scale after the first restart.
         peak_decay: each later restart's scale is multiplied by this (in (0, 1]).
@@ -289,6 +289,7 @@ class RestartOnPlateau(_Rewinding, PlateauDetector):
         smoothing: float = 0.0,
         judge: str = "best",
         window: int = 5,
+        metric: str | None = None,
     ) -> None:
         super().__init__(
             mode,
@@ -304,6 +305,7 @@ class RestartOnPlateau(_Rewinding, PlateauDetector):
             smoothing=smoothing,
             judge=judge,
             window=window,
+            metric=metric,
         )
         name = "RestartOnPlateau"
         self.to = non_negative(name, "to", to)

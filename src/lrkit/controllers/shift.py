@@ -205,10 +205,12 @@ class Cusum(_Detector):
 class RestartOnShift(_Rewinding):
     """Warm-restart the schedule when a detector sees the training loss shift up.
 
-    Feed it the training loss every step (``scheduler.step(metric=loss)``). On an alarm at step
-    ``a``: ``clock(k) = to + (k - a) / stretch`` and ``scale = peak_factor`` for ``k >= a``; an
-    event asks the binding to reset optimizer state when ``reset_optimizer``. No new alarm is
-    raised within ``min_interval`` steps of a restart (the detector re-learns the new regime).
+    Feed it the training loss every step (``scheduler.step(metric=loss)``, or by name:
+    ``RestartOnShift(metric="train_loss")`` and ``scheduler.step(train_loss=loss)``). On an
+    alarm at step ``a``: ``clock(k) = to + (k - a) / stretch`` and ``scale = peak_factor`` for
+    ``k >= a``; an event asks the binding to reset optimizer state when ``reset_optimizer``. No
+    new alarm is raised within ``min_interval`` steps of a restart (the detector re-learns the
+    new regime).
 
     Args:
         detector: "cusum" or "page_hinkley".
@@ -225,6 +227,8 @@ class RestartOnShift(_Rewinding):
         groups: param-group indices to reset (None: all).
         target: the hyperparameter modified.
         floor: absolute minimum of the value.
+        metric: the name of the metric watched, e.g. ``"train_loss"`` (None: the unnamed
+            metric), so that ``scheduler.step(train_loss=loss)`` feeds only this controller.
 
     Raises:
         ValueError: a bad argument, naming it and its value.
@@ -281,8 +285,9 @@ class RestartOnShift(_Rewinding):
         groups: list[int] | None = None,
         target: str = "lr",
         floor: float | None = None,
+        metric: str | None = None,
     ) -> None:
-        super().__init__(target=target, floor=floor)
+        super().__init__(target=target, floor=floor, metric=metric)
         name = "RestartOnShift"
         choice(name, "detector", detector, ("cusum", "page_hinkley"))
         try:

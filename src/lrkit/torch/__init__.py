@@ -4,6 +4,7 @@
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
 """
 
+from lrkit.torch._get_scheduler import get_scheduler
 from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
@@ -22,6 +23,7 @@ __all__ = [
     "describe_groups",
     "find_blocks",
     "find_lr",
+    "get_scheduler",
     "param_groups",
     "reset_optimizer_state",
 ]

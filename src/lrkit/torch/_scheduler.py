@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterable, Mapping
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -12,9 +13,10 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
+from lrkit.torch._accelerate import updates_per_update
 from lrkit.torch._clock import IdleWatch
-from lrkit.torch._distributed import mean_over_ranks
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
+from lrkit.torch._metrics import DEFAULT_WAIT, MetricRouter, metric_names
 from lrkit.torch._reset import apply_controller_events
 from lrkit.torch._resize import POLICIES
 from lrkit.torch._wiring import bind_specs, build_drives, preview_values
@@ -213,7 +215,9 @@ class Scheduler(LRScheduler):
             if hasattr(c, "after_write"):
                 c.after_write(self)
 
-    def step(self, metric: float | None = None, *, to: int | None = None) -> None:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, metric: float | None = None, *, to: int | None = None, **metrics: Any
+    ) -> None:
         """Advance the clock and write the new values into the param groups.
 
         Call once after each ``optimizer.step()``. With ``clock="updates"`` the clock moves by
@@ -221,60 +225,103 @@ class Scheduler(LRScheduler):
         the step); with ``clock="calls"`` by one.
 
         Args:
-            metric: a metric for the controllers (e.g. a loss), observed at the new step after
-                a mean over ranks when torch.distributed is initialised.
+            metric: an unnamed metric for the controllers that name none (e.g. a loss),
+                observed at the new step after a mean over ranks when torch.distributed is
+                initialised.
             to: set the clock to this step instead of advancing it (resuming from a global
                 step).
+            **metrics: named metrics, each shown only to the controllers watching that name
+                (``step(train_loss=loss)`` for ``RestartOnShift(metric="train_loss")``).
 
         Raises:
             ValueError: ``to`` not an integer >= 0.
-            TypeError: a metric given but no controllers to observe it.
+            TypeError: a metric given but no controller watching it.
         """
+        before = self._step
         if to is not None:
             if isinstance(to, bool) or not isinstance(to, Integral) or to < 0:
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
             self._step = int(to)
         elif self.clock == "updates":
-            self._step += self._take_updates()
+            # Accelerate's wrapper calls step() num_processes times per update (see _accelerate)
+            self._step += self._take_updates() * updates_per_update(sys._getframe(1))
         else:
             self._step += 1
         # torch's call counter; with clock="updates" it follows the clock, so wrappers that
         # stop stepping once _step_count > total_steps (Accelerate) stop at the run's end
         self._step_count = self._step + 1 if self.clock == "updates" else self._step_count + 1
         self._pending = 0
-        if metric is not None:
-            self._observe(metric)
+        if metric is not None or metrics:
+            self._observe(metric, metrics, owner="Scheduler.step")
+        if to is None:
+            self._metric_router().advance(self._step - before)
         self._write()
 
     def set_step(self, step: int) -> None:
         """Set the clock to ``step`` (optimizer updates already made) and write its values."""
         self.step(to=step)
 
-    def observe(self, metric: float) -> None:
-        """Show ``metric`` to the controllers at the current step, without advancing the clock.
+    def observe(self, metric: float | None = None, **metrics: Any) -> None:
+        """Show metrics to the controllers at the current step, without advancing the clock.
 
-        Use it for a metric computed once per epoch (validation loss); the controllers' new
-        decisions are written into the groups at once. Events the controllers emit are drained
-        into :attr:`last_events`; one asking for ``reset_optimizer`` drops the optimizer's
-        per-parameter state (Adam moments, momentum buffers) of the groups it names.
+        Use it for a metric computed once per epoch (validation loss): ``observe(0.31)`` shows
+        an unnamed metric to the controllers that name none; ``observe(val_loss=0.31,
+        train_loss=1.2)`` shows each value only to the controllers watching that name (see
+        :attr:`metric_names`). The controllers' new decisions are written into the groups at
+        once. Events the controllers emit are drained into :attr:`last_events`; one asking for
+        ``reset_optimizer`` drops the optimizer's per-parameter state (Adam moments, momentum
+        buffers) of the groups it names.
+
+        Raises:
+            TypeError: no metric, a value that is not a number, a name no controller watches,
+                or an unnamed metric when every controller watches a named one.
         """
-        self._observe(metric)
+        if metric is None and not metrics:
+            raise TypeError(
+                "Scheduler.observe: give a metric, e.g. observe(0.3) or observe(val_loss=0.3)"
+            )
+        self._observe(metric, metrics, owner="Scheduler.observe")
         self._write()
 
-    def _observe(self, metric: float) -> None:
-        if not self._controllers:
-            raise TypeError(
-                f"Scheduler: got metric={metric!r} but no controllers observe metrics; to set "
-                f"the clock use step(to=k)"
-            )
-        if isinstance(metric, torch.Tensor):
-            metric = metric.item()
-        if isinstance(metric, bool) or not isinstance(metric, Real):
-            raise TypeError(f"Scheduler: metric must be a number, got metric={metric!r}")
-        value = mean_over_ranks(float(metric))
-        for c in self._controllers:
-            c.observe(self._step, value)
+    def _observe(
+        self, metric: Any, metrics: Mapping[str, Any] | None = None, *, owner: str = "Scheduler"
+    ) -> None:
+        self._metric_router().feed(owner, self._step, metric, metrics or {})
         self._drain_events()
+
+    def _metric_router(self) -> MetricRouter:
+        router = self.__dict__.get("_router")
+        if router is None:
+            wait = self.steps_per_epoch if self.steps_per_epoch is not None else DEFAULT_WAIT
+            router = self._router = MetricRouter(self._controllers, wait)
+        return router
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metric names the controllers watch (``Plateau(metric="val_loss")``), in order.
+
+        Controllers with ``metric=None`` take the unnamed metric and are not listed.
+        """
+        return metric_names(self._controllers)
+
+    @property
+    def metric_wait(self) -> int | None:
+        """Steps a metric-watching controller may go without a metric before it warns once.
+
+        Defaults to ``steps_per_epoch`` (a whole epoch) when given, else 1000 steps; None
+        turns the warning off.
+        """
+        return self._metric_router().wait
+
+    @metric_wait.setter
+    def metric_wait(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, Integral) or value < 1
+        ):
+            raise ValueError(
+                f"Scheduler.metric_wait: must be None or an integer >= 1, got {value!r}"
+            )
+        self._metric_router().wait = None if value is None else int(value)
 
     def _drain_events(self) -> None:
         """Act on the controllers' events: reset optimizer state where one asks for it."""

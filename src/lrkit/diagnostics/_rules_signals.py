@@ -1,0 +1,188 @@
+"""Detectors on the other recorded signals: overfitting (validation), layer imbalance (update
+ratios per layer), exploding gradients (gradient norm)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lrkit.diagnostics._advice import peak_rate, warmup_cosine
+from lrkit.diagnostics._finding import Finding
+from lrkit.diagnostics._log import RunLog
+from lrkit.diagnostics._series import fmt, layer_ratios
+
+__all__ = ["exploding_gradients", "layer_imbalance", "overfitting"]
+
+
+def _smooth3(v: np.ndarray) -> np.ndarray:
+    """Running median of 3 (the ends keep their own value)."""
+    out = v.copy()
+    for i in range(1, len(v) - 1):
+        out[i] = float(np.median(v[i - 1 : i + 2]))
+    return out
+
+
+def overfitting(
+    log: RunLog, *, rise: float = 0.05, min_after: int = 2, min_points: int = 4
+) -> Finding | None:
+    """Validation loss rises while the training loss falls.
+
+    With ``v`` the validation log-loss smoothed by a running median of 3 and ``i*`` its minimum:
+    fires when at least ``min_after`` evaluations follow ``i*``, the last one is ``rise`` above
+    the minimum (``v_end - v_{i*} >= rise``: 5%), and the training loss fell over the same
+    steps (median of its last 10% below its median around step ``s*``).
+    """
+    vl = log.val_loss
+    if vl is None:
+        return None
+    ok = np.isfinite(vl) & (vl > 0)
+    if ok.sum() < min_points:
+        return None
+    vs, v = log.val_steps[ok], _smooth3(np.log(vl[ok]))
+    i = int(np.argmin(v))
+    if len(v) - 1 - i < min_after:
+        return None
+    up = float(v[-1] - v[i])
+    if up < rise:
+        return None
+    s = int(vs[i])
+    train = np.asarray(log.loss)
+    good = np.isfinite(train) & (train > 0)
+    near = good & (np.abs(log.steps - s) <= max(1, 0.05 * log.total_steps))
+    tail = good & (log.steps >= log.steps[-1] - 0.1 * log.total_steps)
+    if not near.any() or not tail.any():
+        return None
+    t_fall = float(np.log(np.median(train[near])) - np.log(np.median(train[tail])))
+    if t_fall <= 0:
+        return None
+    ev = {
+        "best_val_loss": math.exp(v[i]),
+        "final_val_loss": math.exp(v[-1]),
+        "best_step": s,
+        "train_fall_log": t_fall,
+    }
+    text = (
+        f"validation loss rose {100 * (math.exp(up) - 1):.0f}% from its best "
+        f"{fmt(math.exp(v[i]))} at step {s} to {fmt(math.exp(v[-1]))}, while the training loss "
+        f"fell another {100 * (1 - math.exp(-t_fall)):.0f}%"
+    )
+    peak = peak_rate(log)
+    span = max(2, s - int(log.steps[0]) + 1)
+    advice = (
+        f"stop at ~step {s} (keep that checkpoint) or end the decay there; more weight decay or "
+        "data also help"
+    )
+    spec = None if peak is None else warmup_cosine(peak, span)
+    sev = min(0.85, 0.5 + up)
+    return Finding("overfitting", sev, s, int(log.steps[-1]), text, tuple(ev.items()), advice, spec)
+
+
+def layer_imbalance(log: RunLog, *, decades: float = 1.5) -> Finding | None:
+    """One layer's update-to-weight ratio is orders of magnitude off the others'.
+
+    With ``q_l = log10(median ratio of layer l)`` and ``m = median_l q_l``: fires when some
+    layer has ``|q_l - m| >= decades`` (1.5: about 30x); the worst one is reported, with the
+    multiplier ``10**(m - q_l)`` that brings it back to the median.
+    """
+    per = layer_ratios(log)
+    if len(per) < 2:
+        return None
+    names = list(per)
+    q = np.log10([per[k] for k in names])
+    m = float(np.median(q))
+    off = q - m
+    w = int(np.argmax(np.abs(off)))
+    if abs(off[w]) < decades:
+        return None
+    name, mult = names[w], 10 ** (-float(off[w]))
+    ev = {"layer_ratio": per[name], "median_ratio": 10**m, "decades_off": float(off[w])}
+    way = "far larger" if off[w] > 0 else "far smaller"
+    text = (
+        f"layer {name!r} moves {fmt(per[name])} of its weights per update, {way} than the "
+        f"median layer ({fmt(10**m)}): {abs(off[w]):.1f} orders of magnitude"
+    )
+    advice = (
+        f"give {name!r} its own param group with an lr multiplier ~{fmt(mult)}: "
+        f"Scheduler(opt, lr=..., group_mult={{'{name}': {fmt(mult)}}})"
+        + (" (or freeze it if that is intended)" if off[w] < 0 else "")
+    )
+    sev = min(0.95, 0.6 + 0.15 * (abs(off[w]) - decades))
+    return Finding(
+        "layer_imbalance",
+        sev,
+        int(log.steps[0]),
+        int(log.steps[-1]),
+        text,
+        tuple(ev.items()),
+        advice,
+        None,
+    )
+
+
+def exploding_gradients(
+    log: RunLog, *, spike: float = 10.0, growth: float = 100.0, window: int = 20
+) -> Finding | None:
+    """The gradient norm was non-finite, spiked, or grew by orders of magnitude.
+
+    Over the sampled norms ``g``: fires on any ``inf`` (how a monitor records a non-finite
+    norm), a spike ``g_i > spike * median(g_{i-window..i-1})`` (after 5 samples), or growth
+    ``median(last 10%) / median(first 10%) >= growth``.
+    """
+    if log.grad_norm is None:
+        return None
+    g_all = np.asarray(log.grad_norm)
+    sampled = ~np.isnan(g_all)
+    if sampled.sum() < 5:
+        return None
+    g, st = g_all[sampled], log.steps[sampled]
+    ev: dict[str, float] = {}
+    inf = np.flatnonzero(~np.isfinite(g))
+    first: int | None = None
+    if inf.size:
+        first = int(st[inf[0]])
+        ev["non_finite_norms"] = int(inf.size)
+        text = f"the gradient norm was not finite at step {first} ({inf.size} samples)"
+    fin = g[np.isfinite(g)]
+    spikes = [
+        i
+        for i in range(5, len(g))
+        if np.isfinite(g[i])
+        and g[i] > spike * float(np.median(_finite(g[max(0, i - window) : i]) or [np.inf]))
+    ]
+    k = max(1, len(fin) // 10)
+    grew = float(np.median(fin[-k:]) / max(np.median(fin[:k]), 1e-30)) if fin.size else 1.0
+    if first is None and spikes:
+        first = int(st[spikes[0]])
+        ev["spikes"] = len(spikes)
+        text = f"the gradient norm spiked over {fmt(spike)}x its running median {len(spikes)} times"
+    elif first is None and grew >= growth:
+        first = int(st[0])
+        text = f"the gradient norm grew {fmt(grew)}x over the run"
+    if first is None:
+        return None
+    ev["growth"] = grew
+    if fin.size:
+        ev["median_norm"] = float(np.median(fin))
+        clip = 2 * float(np.median(fin))
+    else:
+        clip = 1.0
+    advice = (
+        f"clip gradients (torch.nn.utils.clip_grad_norm_(model.parameters(), {fmt(clip)})), "
+        "guard the run (DivergenceGuard(grad_spike_factor=10)) and lower the rate"
+    )
+    sev = 0.8 if inf.size else 0.65
+    return Finding(
+        "exploding_gradients",
+        sev,
+        first,
+        int(log.steps[-1]),
+        text,
+        tuple(ev.items()),
+        advice,
+        None,
+    )
+
+
+def _finite(x: np.ndarray) -> list[float]:
+    return [float(v) for v in x if math.isfinite(v)]

@@ -8,12 +8,14 @@ from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
 from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
+from lrkit.torch.monitor import Monitor
 
 __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "FinderResult",
     "GuardController",
+    "Monitor",
     "Scheduler",
     "apply_controller_events",
     "find_lr",

@@ -91,7 +91,7 @@ def cases() -> dict[str, RunLog]:
     low = warmup_cosine(peak=PEAK / 100)
     out["lr_too_low"] = make(2.3 - 0.0006 * t, low, ratio_scale={k: 1e-2 for k in LAYERS})
 
-    jump = progress_loss(const, k=3.0) * np.exp(0.7 * np.exp(-(((t - 15) / 6) ** 2)))
+    jump = progress_loss(const, k=3.0) * np.exp(0.7 * np.exp(-(((t - 25) / 12) ** 2)))
     out["warmup_too_short"] = make(jump, const)
 
     early = warmup_cosine(n=60, warm=3)
@@ -112,6 +112,6 @@ def cases() -> dict[str, RunLog]:
     out["layer_imbalance"] = make(base, lr, ratio_scale={"2": 100.0})
 
     g = np.exp(0.2 * np.random.default_rng(1).standard_normal(n))
-    g[[200, 350, 480]] = 80.0
+    g[[470, 520, 560]] = 80.0  # late, at a low rate: not explained by the rate
     out["exploding_gradients"] = make(base, lr, grad=g)
     return out

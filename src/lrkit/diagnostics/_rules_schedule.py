@@ -29,9 +29,10 @@ def decay_too_early(
     """The rate decayed early while the loss was still falling, and progress then stalled.
 
     With ``d`` the first bin after the peak where ``r_d <= decayed * max(r)``: fires when ``d``
-    is within the first ``by_frac`` of the run, the loss was falling before it (``v_before =
-    (y_{d-k} - y_d) / k >= min_fall`` per bin, ``k = max(2, d // 2)``) and its mean fall per bin
-    afterwards, ``v_after = (y_d - tail) / (B - d)``, is below ``stall * v_before``.
+    is within the first ``by_frac`` of the run, the loss was falling until then (on the
+    smoothed curve ``s``: ``v_before = (s_0 - s_d) / d >= min_fall`` per bin) and its mean fall
+    per bin afterwards, ``v_after = (s_d - s_end) / (B - 1 - d)``, is below ``stall *
+    v_before``.
     """
     c = curve(log)
     peak = peak_rate(log)
@@ -44,10 +45,9 @@ def decay_too_early(
     d = top + int(low[0])
     if d > c.at(by_frac) or d < 1:
         return None
-    k = max(2, d // 2)
-    a = max(0, d - k)
-    v_before = (float(c.y[a]) - float(c.y[d])) / max(1, d - a)
-    v_after = (float(c.y[d]) - c.tail(3)) / max(1, c.bins - 1 - d)
+    ys = c.smooth
+    v_before = (float(ys[0]) - float(ys[d])) / d
+    v_after = (float(ys[d]) - float(ys[-1])) / max(1, c.bins - 1 - d)
     if v_before < min_fall or v_after >= stall * v_before:
         return None
     s = int(c.steps[d])
@@ -78,6 +78,7 @@ def not_converged(
     *,
     tail_frac: float = 0.25,
     min_fall: float = 0.03,
+    annealed_fall: float = 0.1,
     min_val: int = 6,
 ) -> Finding | None:
     """Still falling at the end: a longer run (or a later decay) would reach a lower loss.
@@ -85,7 +86,8 @@ def not_converged(
     Judges the validation loss when it has at least ``min_val`` evaluations, else the binned
     training loss; silent when a loss is not finite. Over the last ``tail_frac`` of the run, with ``v`` the least-squares fall per
     point and ``m`` the points: fires when the projected fall ``v * m >= min_fall`` (3% in log
-    units) and the last half of that tail is still falling (its slope is negative).
+    units; ``annealed_fall``, 10%, when the rate ended below 0.2 of its peak, as the end of a
+    decay brings its own gain) and the last half of that tail is still falling.
     """
     if not np.all(np.isfinite(log.loss)):
         return None  # diverged: its own finding
@@ -103,9 +105,13 @@ def not_converged(
     tail = y[-m:]
     fall = -slope(tail) * (m - 1)
     late = -slope(tail[-max(2, m // 2) :])
-    if fall < min_fall or late <= 0:
-        return None
     peak = peak_rate(log)
+    lr = log.lr
+    end_rate = None if lr is None or peak is None else float(lr[-1]) / peak
+    # a fall while the rate anneals to ~0 is the decay's own gain: ask for more then
+    need = min_fall if end_rate is None or end_rate >= 0.2 else annealed_fall
+    if fall < need or late <= 0:
+        return None
     s = int(steps[-m])
     ev = {"tail_fall_log": fall, "tail_points": m}
     text = (

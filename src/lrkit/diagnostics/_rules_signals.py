@@ -10,7 +10,7 @@ import numpy as np
 from lrkit.diagnostics._advice import peak_rate, warmup_cosine
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
-from lrkit.diagnostics._series import fmt, layer_ratios
+from lrkit.diagnostics._series import fmt, layer_offsets
 
 __all__ = ["exploding_gradients", "layer_imbalance", "overfitting"]
 
@@ -24,14 +24,26 @@ def _smooth3(v: np.ndarray) -> np.ndarray:
 
 
 def overfitting(
-    log: RunLog, *, rise: float = 0.05, min_after: int = 2, min_points: int = 4
+    log: RunLog,
+    *,
+    rise: float = 0.04,
+    min_after: int = 2,
+    min_points: int = 4,
+    stall: float = 0.02,
+    gap: float = 1.5,
+    train_fall: float = 0.1,
 ) -> Finding | None:
-    """Validation loss rises while the training loss falls.
+    """Validation loss rises, or stalls far above a training loss that keeps falling.
 
-    With ``v`` the validation log-loss smoothed by a running median of 3 and ``i*`` its minimum:
-    fires when at least ``min_after`` evaluations follow ``i*``, the last one is ``rise`` above
-    the minimum (``v_end - v_{i*} >= rise``: 5%), and the training loss fell over the same
-    steps (median of its last 10% below its median around step ``s*``).
+    With ``v`` the validation log-loss smoothed by a running median of 3 and ``i*`` its minimum,
+    fires when either
+
+    * *rising*: at least ``min_after`` evaluations follow ``i*``, the last is ``rise`` above
+      the minimum (``v_end - v_{i*} >= rise``: 4%) and the training loss fell meanwhile; or
+    * *stalled*: over the second half of the evaluations validation fell less than ``stall``
+      (2%) while training fell at least ``train_fall`` (log units) or already sat 10x below
+      it, and validation ends at least ``gap`` times the training loss (median of its last
+      10%).
     """
     vl = log.val_loss
     if vl is None:
@@ -41,32 +53,45 @@ def overfitting(
         return None
     vs, v = log.val_steps[ok], _smooth3(np.log(vl[ok]))
     i = int(np.argmin(v))
-    if len(v) - 1 - i < min_after:
-        return None
-    up = float(v[-1] - v[i])
-    if up < rise:
-        return None
-    s = int(vs[i])
     train = np.asarray(log.loss)
     good = np.isfinite(train) & (train > 0)
-    near = good & (np.abs(log.steps - s) <= max(1, 0.05 * log.total_steps))
+    if not good.any():
+        return None
     tail = good & (log.steps >= log.steps[-1] - 0.1 * log.total_steps)
-    if not near.any() or not tail.any():
+    t_end = float(np.log(np.median(train[tail]))) if tail.any() else math.nan
+
+    def train_at(step: float) -> float:
+        near = good & (np.abs(log.steps - step) <= max(1, 0.05 * log.total_steps))
+        return float(np.log(np.median(train[near]))) if near.any() else math.nan
+
+    up = float(v[-1] - v[i])
+    rising = len(v) - 1 - i >= min_after and up >= rise and train_at(vs[i]) - t_end > 0
+    h = len(v) // 2
+    v_fall = float(v[h] - v[-1])
+    t_fall = train_at(vs[h]) - t_end
+    far = v[-1] - t_end
+    stalled = v_fall < stall and (t_fall >= train_fall or far >= math.log(10)) and far >= math.log(gap)
+    if not (rising or stalled):
         return None
-    t_fall = float(np.log(np.median(train[near])) - np.log(np.median(train[tail])))
-    if t_fall <= 0:
-        return None
+    s = int(vs[i]) if rising else int(vs[h])
     ev = {
         "best_val_loss": math.exp(v[i]),
         "final_val_loss": math.exp(v[-1]),
-        "best_step": s,
-        "train_fall_log": t_fall,
+        "final_train_loss": math.exp(t_end),
+        "best_step": int(vs[i]),
     }
-    text = (
-        f"validation loss rose {100 * (math.exp(up) - 1):.0f}% from its best "
-        f"{fmt(math.exp(v[i]))} at step {s} to {fmt(math.exp(v[-1]))}, while the training loss "
-        f"fell another {100 * (1 - math.exp(-t_fall)):.0f}%"
-    )
+    if rising:
+        text = (
+            f"validation loss rose {100 * (math.exp(up) - 1):.0f}% from its best "
+            f"{fmt(math.exp(v[i]))} at step {s} to {fmt(math.exp(v[-1]))} while the training "
+            "loss fell"
+        )
+    else:
+        text = (
+            f"validation loss stalled at {fmt(math.exp(v[-1]))} from step {s} while the "
+            f"training loss fell {100 * (1 - math.exp(-t_fall)):.0f}% more, to "
+            f"{fmt(math.exp(t_end))} ({fmt(math.exp(v[-1] - t_end))}x below validation)"
+        )
     peak = peak_rate(log)
     span = max(2, s - int(log.steps[0]) + 1)
     advice = (
@@ -74,32 +99,38 @@ def overfitting(
         "data also help"
     )
     spec = None if peak is None else warmup_cosine(peak, span)
-    sev = min(0.85, 0.5 + up)
-    return Finding("overfitting", sev, s, int(log.steps[-1]), text, tuple(ev.items()), advice, spec)
+    sev = min(0.85, 0.5 + up) if rising else 0.5
+    return Finding(
+        "overfitting", sev, s, int(log.steps[-1]), text, tuple(ev.items()), advice, spec
+    )
 
 
-def layer_imbalance(log: RunLog, *, decades: float = 1.5) -> Finding | None:
+def layer_imbalance(log: RunLog, *, decades: float = 1.5, early_frac: float = 0.5) -> Finding | None:
     """One layer's update-to-weight ratio is orders of magnitude off the others'.
 
-    With ``q_l = log10(median ratio of layer l)`` and ``m = median_l q_l``: fires when some
-    layer has ``|q_l - m| >= decades`` (1.5: about 30x); the worst one is reported, with the
-    multiplier ``10**(m - q_l)`` that brings it back to the median.
+    At each sampled step ``t`` of the first ``early_frac`` of the run (before a layer that
+    blew up could grow its weights and hide it), ``d_l(t) = log10 r_l(t) - median_{k != l}
+    log10 r_k(t)``; a layer's offset is the median of ``d_l(t)`` over those steps. Fires when
+    some layer has ``|offset| >= decades`` (1.5: about 30x); the worst one is reported (ties,
+    as with two layers, go to the one further from the rule-of-thumb ratio 1e-3), with the
+    multiplier ``10**(-offset)`` that brings it back in line.
     """
-    per = layer_ratios(log)
+    per = layer_offsets(log, early_frac)
     if len(per) < 2:
         return None
     names = list(per)
-    q = np.log10([per[k] for k in names])
-    m = float(np.median(q))
-    off = q - m
-    w = int(np.argmax(np.abs(off)))
+    off = np.array([per[k][0] for k in names])
+    typical = np.array([abs(math.log10(per[k][1]) + 3) for k in names])
+    w = int(np.argmax(np.round(np.abs(off), 6) + 1e-3 * typical))
     if abs(off[w]) < decades:
         return None
+    ratios = {k: per[k][1] for k in names}
+    m = float(np.median([math.log10(v) for k, v in ratios.items() if k != names[w]]))
     name, mult = names[w], 10 ** (-float(off[w]))
-    ev = {"layer_ratio": per[name], "median_ratio": 10**m, "decades_off": float(off[w])}
+    ev = {"layer_ratio": ratios[name], "median_ratio": 10**m, "decades_off": float(off[w])}
     way = "far larger" if off[w] > 0 else "far smaller"
     text = (
-        f"layer {name!r} moves {fmt(per[name])} of its weights per update, {way} than the "
+        f"layer {name!r} moves {fmt(ratios[name])} of its weights per update, {way} than the "
         f"median layer ({fmt(10**m)}): {abs(off[w]):.1f} orders of magnitude"
     )
     advice = (

@@ -22,7 +22,9 @@ __all__ = [
     "binned",
     "curve",
     "fmt",
+    "layer_offsets",
     "layer_ratios",
+    "running_median",
     "running_rebound",
     "slope",
     "typical_ratio",
@@ -47,9 +49,26 @@ def binned(x: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
-def running_rebound(y: np.ndarray, start: int = 0) -> tuple[float, int, int]:
+def running_median(y: np.ndarray, k: int) -> np.ndarray:
+    """Centred running median of ``k`` (odd) points, the window shrunk at the ends (NaNs
+    ignored)."""
+    h = k // 2
+    out = np.full(len(y), np.nan)
+    for i in range(len(y)):
+        w = min(h, i, len(y) - 1 - i)
+        part = y[i - w : i + w + 1]
+        part = part[np.isfinite(part)]
+        if part.size:
+            out[i] = float(np.median(part))
+    return out
+
+
+def running_rebound(
+    y: np.ndarray, start: int = 0, where: np.ndarray | None = None
+) -> tuple[float, int, int]:
     """The largest rise of ``y`` above its running minimum, ``max_{b >= start} (y_b -
-    min_{a <= b} y_a)``, with the index of that minimum and of the peak (NaNs skipped)."""
+    min_{a <= b} y_a)`` over the bins ``b`` where ``where`` is true (all by default), with the
+    index of that minimum and of the peak (NaNs skipped)."""
     best, lo_i, hi_i = 0.0, 0, 0
     run_min, run_i = math.inf, 0
     for i, v in enumerate(y):
@@ -57,7 +76,7 @@ def running_rebound(y: np.ndarray, start: int = 0) -> tuple[float, int, int]:
             continue
         if v < run_min:
             run_min, run_i = v, i
-        elif i >= start and v - run_min > best:
+        elif i >= start and (where is None or where[i]) and v - run_min > best:
             best, lo_i, hi_i = float(v - run_min), run_i, i
     return best, lo_i, hi_i
 
@@ -91,6 +110,20 @@ class Curve:
     log: bool
     n: int
     first_bad: int | None
+
+    @property
+    def smooth(self) -> np.ndarray:
+        """``y`` through a centred running median of 5 bins (3 at the ends): one bad bin
+        cannot make a rise."""
+        return running_median(self.y, 5)
+
+    @property
+    def noise(self) -> float:
+        """The bins' scatter around :attr:`smooth`: ``1.4826 * median |y - smooth|`` (a robust
+        standard deviation), 0 when unknown."""
+        dev = np.abs(self.y - self.smooth)
+        dev = dev[np.isfinite(dev)]
+        return float(1.4826 * np.median(dev)) if dev.size else 0.0
 
     @property
     def bins(self) -> int:
@@ -150,6 +183,31 @@ def layer_ratios(log: RunLog) -> dict[str, float]:
         ok = r[np.isfinite(r) & (r > 0)]
         if ok.size:
             out[name] = float(np.median(ok))
+    return out
+
+
+def layer_offsets(log: RunLog, early_frac: float = 0.5) -> dict[str, tuple[float, float]]:
+    """Per layer: the median over the sampled steps of the first ``early_frac`` of the run of
+    ``log10 r_l(t) - median_{k != l} log10 r_k(t)``, and the layer's median ratio there.
+    Steps where fewer than two layers have a positive ratio are skipped."""
+    source = log.ratio or log.group_ratio
+    names = list(source)
+    if len(names) < 2:
+        return {}
+    cut = log.steps[0] + early_frac * log.total_steps
+    rows = np.flatnonzero(log.steps <= cut)
+    mat = np.stack([np.asarray(source[k])[rows] for k in names], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(np.isfinite(mat) & (mat > 0), np.log10(mat), np.nan)
+    q = q[np.isfinite(q).sum(axis=1) >= 2]
+    out: dict[str, tuple[float, float]] = {}
+    for j, name in enumerate(names):
+        others = np.delete(q, j, axis=1)
+        ok = np.isfinite(q[:, j]) & np.isfinite(others).any(axis=1)
+        if ok.sum() == 0:
+            continue
+        d = q[ok, j] - np.nanmedian(others[ok], axis=1)
+        out[name] = (float(np.median(d)), float(10 ** np.median(q[ok, j])))
     return out
 
 

@@ -16,7 +16,7 @@ Two lines in a training loop::
 
 Per optimizer update ``k`` (counted by the hooks, so skipped ``GradScaler`` steps are not
 updates) it records the loss and each group's hyperparameters (read before the update, the
-values it used). Every ``every`` updates it also measures, on the parameters' device: the
+values it used). On the first 10 updates and then every ``every`` it also measures, on the parameters' device: the
 gradient norm (global and per group) before the update, and the update-to-weight ratio
 ``||w_after - w_before|| / ||w_after||`` per group and per layer (a module owning parameters),
 which needs a copy of the weights for that one update. Nothing is read back to the host per
@@ -42,6 +42,8 @@ from lrkit.diagnostics.io import LogWriter
 __all__ = ["Monitor"]
 
 _DEFAULT_HPARAMS = ("lr", "momentum")
+#: The first updates are all sampled: a blow-up in the first steps is seen before it settles.
+_DENSE_START = 10
 
 
 class Monitor:
@@ -190,7 +192,7 @@ class Monitor:
                 if v is not None:
                     hrow[self._hname(h, gi)] = v
         self._hrows.append(hrow)
-        if k % self.every == 0 and self._params:
+        if (k % self.every == 0 or k < _DENSE_START) and self._params:
             grads = [
                 p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
                 for p in self._params
@@ -269,6 +271,11 @@ class Monitor:
                     if key != "step" and math.isfinite(v):
                         self._tb.add_scalar(key, v, r["step"])
             self._tb.flush()
+
+    def rows(self) -> list[dict[str, float]]:
+        """Every row recorded so far, as written to the log file (flushes first)."""
+        self.flush()
+        return [dict(r) for r in self._rows]
 
     def run_log(self) -> RunLog:
         """Everything recorded so far, as a :class:`lrkit.diagnostics.RunLog`.

@@ -216,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     """Train (or load) the runs, diagnose them, print the table and each miss."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default="/tmp/lrkit-diagnose-accuracy.json", type=Path)
-    ap.add_argument("--seeds", type=int, default=2, help="seeds per pathological case")
-    ap.add_argument("--healthy-seeds", type=int, default=4, help="seeds of the healthy runs")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per pathological case")
+    ap.add_argument("--healthy-seeds", type=int, default=2, help="seeds of the healthy runs")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--half", choices=("dev", "eval", "both"), default="both")
     args = ap.parse_args(argv)

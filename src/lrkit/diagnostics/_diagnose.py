@@ -18,8 +18,8 @@ Detector = Callable[[RunLog], "Finding | None"]
 
 #: Every detector, in :data:`KINDS` order (``healthy`` is what remains when none fires).
 DETECTORS: tuple[Detector, ...] = (
-    diverged,
     layer_imbalance,
+    diverged,
     warmup_too_short,
     lr_too_high,
     exploding_gradients,

@@ -11,8 +11,8 @@ __all__ = ["KINDS", "Finding"]
 #: Every kind a detector can report, in the order :func:`lrkit.diagnostics.diagnose` breaks
 #: ties of severity: root causes before their symptoms.
 KINDS = (
-    "diverged",
     "layer_imbalance",
+    "diverged",
     "warmup_too_short",
     "lr_too_high",
     "exploding_gradients",

@@ -10,7 +10,7 @@ import numpy as np
 from lrkit.diagnostics._advice import peak_rate, warmup_cosine
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
-from lrkit.diagnostics._series import fmt, layer_offsets
+from lrkit.diagnostics._series import curve, fmt, layer_offsets, running_rebound
 
 __all__ = ["exploding_gradients", "layer_imbalance", "overfitting"]
 
@@ -105,25 +105,29 @@ def overfitting(
     )
 
 
-def layer_imbalance(log: RunLog, *, decades: float = 1.5, early_frac: float = 0.5) -> Finding | None:
-    """One layer's update-to-weight ratio is orders of magnitude off the others'.
+def layer_imbalance(
+    log: RunLog, *, decades: float = 1.5, early_frac: float = 0.5, unstable: float = 0.4
+) -> Finding | None:
+    """One layer's update-to-weight ratio is orders of magnitude off the others' (or one
+    group's rate is, and the run is unstable).
 
     At each sampled step ``t`` of the first ``early_frac`` of the run (before a layer that
     blew up could grow its weights and hide it), ``d_l(t) = log10 r_l(t) - median_{k != l}
     log10 r_k(t)``; a layer's offset is the median of ``d_l(t)`` over those steps. Fires when
     some layer has ``|offset| >= decades`` (1.5: about 30x); the worst one is reported (ties,
     as with two layers, go to the one further from the rule-of-thumb ratio 1e-3), with the
-    multiplier ``10**(-offset)`` that brings it back in line.
+    multiplier ``10**(-offset)`` that brings it back in line. Also fires when the param groups'
+    median rates span ``decades`` or more and the run was unstable (a non-finite loss, or the
+    smoothed loss rose ``unstable`` above its running best): a layer whose rate blew it up
+    within the first steps, before its update ratio could show it.
     """
     per = layer_offsets(log, early_frac)
-    if len(per) < 2:
-        return None
+    off = np.array([per[k][0] for k in per])
+    if not per or len(per) < 2 or float(np.max(np.abs(off))) < decades:
+        return _group_rates(log, decades, unstable)
     names = list(per)
-    off = np.array([per[k][0] for k in names])
     typical = np.array([abs(math.log10(per[k][1]) + 3) for k in names])
     w = int(np.argmax(np.round(np.abs(off), 6) + 1e-3 * typical))
-    if abs(off[w]) < decades:
-        return None
     ratios = {k: per[k][1] for k in names}
     m = float(np.median([math.log10(v) for k, v in ratios.items() if k != names[w]]))
     name, mult = names[w], 10 ** (-float(off[w]))
@@ -142,6 +146,47 @@ def layer_imbalance(log: RunLog, *, decades: float = 1.5, early_frac: float = 0.
     return Finding(
         "layer_imbalance",
         sev,
+        int(log.steps[0]),
+        int(log.steps[-1]),
+        text,
+        tuple(ev.items()),
+        advice,
+        None,
+    )
+
+
+def _group_rates(log: RunLog, decades: float, unstable: float) -> Finding | None:
+    groups = log.hparams.get("lr", {})
+    if len(groups) < 2:
+        return None
+    med = {g: float(np.nanmedian(v)) for g, v in groups.items() if np.isfinite(v).any()}
+    med = {g: v for g, v in med.items() if v > 0}
+    if len(med) < 2:
+        return None
+    hi, lo = max(med, key=med.__getitem__), min(med, key=med.__getitem__)
+    spread = math.log10(med[hi] / med[lo])
+    if spread < decades:
+        return None
+    c = curve(log)
+    bad = not np.all(np.isfinite(log.loss))
+    rose = c is not None and running_rebound(c.smooth)[0] >= unstable
+    if not (bad or rose):
+        return None
+    others = float(np.median([v for g, v in med.items() if g != hi]))
+    mult = others / med[hi]
+    ev = {"group_lr": med[hi], "other_lr": others, "decades_apart": spread}
+    text = (
+        f"group {hi!r} runs at {fmt(med[hi] / others)}x the rate of the others and the run "
+        + ("diverged" if bad else "was unstable")
+        + ": that layer's updates are far larger than the rest's"
+    )
+    advice = (
+        f"lower {hi!r}'s rate ~{fmt(1 / mult)}x, to about the others' (divide its multiplier "
+        f"in Scheduler(opt, lr=..., group_mult={{'{hi}': ...}}) by {fmt(1 / mult)})"
+    )
+    return Finding(
+        "layer_imbalance",
+        1.0 if bad else 0.85,
         int(log.steps[0]),
         int(log.steps[-1]),
         text,

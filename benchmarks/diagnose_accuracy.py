@@ -37,9 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import diagnose_tasks as dt  # noqa: E402
+import diagnose_tasks as dt
 
-from lrkit.diagnostics import RunLog, diagnose  # noqa: E402
+from lrkit.diagnostics import RunLog, diagnose
 
 EXPECT = {
     "healthy": {"healthy"},

@@ -54,7 +54,7 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean(0)) / (x.std(0) + 1e-8)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _digits() -> tuple[Data, Data]:
     from sklearn.datasets import load_digits
 
@@ -62,13 +62,13 @@ def _digits() -> tuple[Data, Data]:
     return _split((d.data / 16.0).astype(np.float32), d.target.astype(np.int64))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _digits_img() -> tuple[Data, Data]:
     (xt, yt), (xv, yv) = _digits()
     return (xt.reshape(-1, 1, 8, 8), yt), (xv.reshape(-1, 1, 8, 8), yv)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mnist1d() -> tuple[Data, Data]:
     from lrkit.torch.tasks import load_task
 
@@ -76,7 +76,7 @@ def _mnist1d() -> tuple[Data, Data]:
     return t.train, t.val
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _friedman() -> tuple[Data, Data]:
     from sklearn.datasets import make_friedman1
 
@@ -85,7 +85,7 @@ def _friedman() -> tuple[Data, Data]:
     return _split(x.astype(np.float32), y.astype(np.float32)[:, None])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cancer() -> tuple[Data, Data]:
     from sklearn.datasets import load_breast_cancer
 
@@ -102,21 +102,21 @@ def _chars(text: str, context: int, limit: int = 60_000) -> tuple[Data, Data]:
     return (x[:-n], y[:-n]), (x[-n:], y[-n:])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _argparse_src() -> tuple[Data, Data]:
     import argparse
 
     return _chars(inspect.getsource(argparse), 16)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _difflib_src() -> tuple[Data, Data]:
     import difflib
 
     return _chars(inspect.getsource(difflib), 16)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _topics() -> tuple[Data, Data]:
     from pydoc_data.topics import topics
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.diagnostics import _synthetic as synthetic
 
 from lrkit.cli import main
 from lrkit.diagnostics.io import LogWriter, canonical, read_log
-from tests.diagnostics import _synthetic as synthetic
 
 
 def _rows(kind: str) -> list[dict[str, float]]:

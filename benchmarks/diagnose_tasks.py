@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,7 @@ class CharLSTM(nn.Module):
 def _mlp(*sizes: int) -> Callable[[], nn.Module]:
     def make() -> nn.Module:
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
+        for a, b in itertools.pairwise(sizes[:-1]):
             layers += [nn.Linear(a, b), nn.ReLU()]
         return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]))
 
@@ -221,9 +222,7 @@ TASKS = (
     ),
     DiagTask("cancer-mlp", "eval", _cancer, _mlp(30, 64, 2), _adam, _ce, 9e-3, layer="2"),
     DiagTask("digits-cnn", "eval", _digits_img, _cnn, _sgd, _ce, 0.15, layer="2"),
-    DiagTask(
-        "pysrc-lstm", "eval", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"
-    ),
+    DiagTask("pysrc-lstm", "eval", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"),
     DiagTask(
         "topics-transformer",
         "eval",

@@ -30,7 +30,10 @@ def _rows(kind: str) -> list[dict[str, float]]:
                 r[f"ratio/{name}"] = float(v[i])
         rows.append(r)
     assert log.val_loss is not None
-    rows += [{"step": int(s), "val_loss": float(v)} for s, v in zip(log.val_steps, log.val_loss)]
+    rows += [
+        {"step": int(s), "val_loss": float(v)}
+        for s, v in zip(log.val_steps, log.val_loss, strict=True)
+    ]
     return sorted(rows, key=lambda r: r["step"])
 
 

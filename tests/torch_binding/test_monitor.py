@@ -60,9 +60,14 @@ def test_records_match_hand_computation() -> None:
     assert row["grad_norm"] == pytest.approx(total, rel=1e-6)  # float32 norms
     for layer in ("0", "2"):
         dw = math.sqrt(
-            sum(float((0.1 * grads[f"{layer}.{k}"]).double().pow(2).sum()) for k in ("weight", "bias"))
+            sum(
+                float((0.1 * grads[f"{layer}.{k}"]).double().pow(2).sum())
+                for k in ("weight", "bias")
+            )
         )
-        w = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in model[int(layer)].parameters()))
+        w = math.sqrt(
+            sum(float(p.detach().double().pow(2).sum()) for p in model[int(layer)].parameters())
+        )
         assert row[f"ratio/{layer}"] == pytest.approx(dw / w, rel=1e-5)
     assert row["group_ratio/0"] > 0
 
@@ -104,7 +109,7 @@ def test_loss_goes_to_its_update_before_or_after_step(log_after: bool) -> None:
 
 def test_micro_batches_are_averaged() -> None:
     """With gradient accumulation, several log() calls before one update give their mean."""
-    model, x, y = _tiny()
+    model, _, _ = _tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     mon = Monitor(model, opt)
     for values in ((1.0, 3.0), (2.0, 4.0, 6.0)):
@@ -240,11 +245,11 @@ def test_arguments_are_validated() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     with pytest.raises(ValueError, match="Monitor: every must be a positive integer, got every=0"):
         Monitor(model, opt, every=0)
-    with pytest.raises(TypeError, match="Monitor: model must be a torch.nn.Module, got int"):
+    with pytest.raises(TypeError, match=r"Monitor: model must be a torch\.nn\.Module, got int"):
         Monitor(3, opt)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Monitor: tensorboard must be a folder or a SummaryWriter"):
         Monitor(model, opt, tensorboard=3)
-    with pytest.raises(ValueError, match="Monitor.log_val: give at least one metric"):
+    with pytest.raises(ValueError, match=r"Monitor\.log_val: give at least one metric"):
         Monitor(model, opt).log_val()
 
 

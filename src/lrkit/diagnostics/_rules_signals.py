@@ -70,7 +70,9 @@ def overfitting(
     v_fall = float(v[h] - v[-1])
     t_fall = train_at(vs[h]) - t_end
     far = v[-1] - t_end
-    stalled = v_fall < stall and (t_fall >= train_fall or far >= math.log(10)) and far >= math.log(gap)
+    stalled = (
+        v_fall < stall and (t_fall >= train_fall or far >= math.log(10)) and far >= math.log(gap)
+    )
     if not (rising or stalled):
         return None
     s = int(vs[i]) if rising else int(vs[h])
@@ -100,9 +102,7 @@ def overfitting(
     )
     spec = None if peak is None else warmup_cosine(peak, span)
     sev = min(0.85, 0.5 + up) if rising else 0.5
-    return Finding(
-        "overfitting", sev, s, int(log.steps[-1]), text, tuple(ev.items()), advice, spec
-    )
+    return Finding("overfitting", sev, s, int(log.steps[-1]), text, tuple(ev.items()), advice, spec)
 
 
 def layer_imbalance(

@@ -92,13 +92,14 @@ def plot_run(log: RunLog, findings: Sequence[Finding] = (), *, title: str = "") 
     ax.set_ylabel("lr")
     if "grad" in by and log.grad_norm is not None:
         ax = by["grad"]
-        g = np.asarray(log.grad_norm)
-        ok = np.isfinite(g)
-        ax.plot(steps[ok], g[ok], ".-", ms=2, lw=0.8, color="C2")
-        bad = np.isinf(g)
-        if bad.any():
-            ax.plot(steps[bad], np.full(bad.sum(), np.nanmax(g[ok]) if ok.any() else 1.0), "rx")
-        if ok.any() and np.all(g[ok] > 0):
+        norm = np.asarray(log.grad_norm)
+        ok = np.isfinite(norm)
+        ax.plot(steps[ok], norm[ok], ".-", ms=2, lw=0.8, color="C2")
+        bad = np.isinf(norm)
+        if bad.any():  # non-finite norms: red crosses at the top of the panel
+            top = np.nanmax(norm[ok]) if ok.any() else 1.0
+            ax.plot(steps[bad], np.full(bad.sum(), top), "rx")
+        if ok.any() and np.all(norm[ok] > 0):
             ax.set_yscale("log")
         ax.set_ylabel("grad norm")
     if "ratio" in by:

@@ -88,6 +88,9 @@ class Monitor:
         self.model, self.optimizer, self.every = model, optimizer, every
         self._groups = [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
         self._hkeys = [h for h in hyperparameters if _has(optimizer.param_groups[0], h)]
+        self._hcols = [
+            (h, gi, self._hname(h, gi)) for h in self._hkeys for gi in range(len(self._groups))
+        ]
         self._index_params(layers)
         self.step = 0  # updates made
         self._rows: list[dict[str, float]] = []
@@ -172,7 +175,6 @@ class Monitor:
         self._emit([row])
 
     # ------------------------------------------------------------------ hooks
-    @torch.no_grad()
     def _pre(self) -> None:
         k = self.step
         if k and k % self.every == 0:
@@ -186,44 +188,42 @@ class Monitor:
             self._last_has_loss = False
         groups = self.optimizer.param_groups
         hrow: dict[str, float] = {}
-        for h in self._hkeys:
-            for gi in range(min(len(groups), len(self._groups))):
-                v = _get(groups[gi], h)
+        for key, gi, column in self._hcols:
+            if gi < len(groups):
+                v = _get(groups[gi], key)
                 if v is not None:
-                    hrow[self._hname(h, gi)] = v
+                    hrow[column] = v
         self._hrows.append(hrow)
         if (k % self.every == 0 or k < _DENSE_START) and self._params:
-            grads = [
-                p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
-                for p in self._params
-            ]
-            self._grad = _sq_norms(grads, self._device)
-            self._before = [p.detach().clone() for p in self._params]
+            with torch.no_grad():
+                grads = [
+                    p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
+                    for p in self._params
+                ]
+                self._grad = _sq_norms(grads, self._device)
+                self._before = [p.detach().clone() for p in self._params]
 
-    @torch.no_grad()
     def _post(self) -> None:
         k = self.step
         if self._before is not None and self._grad is not None:
-            after = [p.detach() for p in self._params]
-            delta = _sq_norms(torch._foreach_sub(after, self._before), self._device)
-            weight = _sq_norms(after, self._device)
-            g = len(self._groups)
-            gsq = torch.zeros(g, device=self._device, dtype=torch.float64)
-            gsq.index_add_(0, self._group_of, self._grad)
-            parts = [gsq.sum().sqrt().reshape(1), gsq.sqrt()]
-            parts.append(_ratio(delta, weight, self._group_of, g))
-            if self._layers:
-                parts.append(
-                    _ratio(
-                        delta[self._layer_keep],
-                        weight[self._layer_keep],
-                        self._layer_of,
-                        len(self._layers),
-                    )
-                )
-            self._stats.append((k, torch.cat(parts)))
+            with torch.no_grad():
+                self._stats.append((k, self._statistics(self._before, self._grad)))
             self._before, self._grad = None, None
         self.step = k + 1
+
+    def _statistics(self, before: list[torch.Tensor], grad_sq: torch.Tensor) -> torch.Tensor:
+        """[global grad norm, group grad norms, group ratios, layer ratios] on the device."""
+        after = [p.detach() for p in self._params]
+        delta = _sq_norms(torch._foreach_sub(after, before), self._device)
+        weight = _sq_norms(after, self._device)
+        g = len(self._groups)
+        gsq = torch.zeros(g, device=self._device, dtype=torch.float64)
+        gsq.index_add_(0, self._group_of, grad_sq)
+        parts = [gsq.sum().sqrt().reshape(1), gsq.sqrt(), _ratio(delta, weight, self._group_of, g)]
+        if self._layers:
+            keep = self._layer_keep
+            parts.append(_ratio(delta[keep], weight[keep], self._layer_of, len(self._layers)))
+        return torch.cat(parts)
 
     # ------------------------------------------------------------------ reading back
     def flush(self) -> None:
@@ -337,6 +337,8 @@ def _get(group: dict[str, Any], key: str) -> float | None:
 def _sq_norms(tensors: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
     """Squared L2 norm of each tensor, as one float64 vector on ``device`` (no host sync)."""
     norms = torch._foreach_norm(list(tensors))
+    if all(n.device == device for n in norms):
+        return torch.stack(norms).to(torch.float64).square()
     return torch.stack([n.to(device, torch.float64) for n in norms]).square()
 
 
@@ -348,12 +350,14 @@ def _ratio(delta: torch.Tensor, weight: torch.Tensor, index: torch.Tensor, n: in
 
 
 def _to_host(values: list[Any]) -> list[float]:
-    tensors = [v for v in values if isinstance(v, torch.Tensor)]
-    read = (
-        iter(torch.stack([t.reshape(()).to(torch.float64) for t in tensors]).cpu().tolist())
-        if tensors
-        else iter(())
-    )
+    """The losses as floats: every tensor read in one transfer (stacked on its device)."""
+    tensors = [v.reshape(()) for v in values if isinstance(v, torch.Tensor)]
+    read: Any = iter(())
+    if tensors:
+        try:
+            read = iter(torch.stack(tensors).to(torch.float64).cpu().tolist())
+        except RuntimeError:  # losses on several devices or dtypes: one transfer each
+            read = iter([float(t) for t in tensors])
     return [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]
 
 

@@ -39,7 +39,8 @@ def overfitting(
     fires when either
 
     * *rising*: at least ``min_after`` evaluations follow ``i*``, the last is ``rise`` above
-      the minimum (``v_end - v_{i*} >= rise``: 4%) and the training loss fell meanwhile; or
+      the minimum (``v_end - v_{i*} >= rise``: 4%), the training loss fell meanwhile and
+      validation ends at least ``gap`` times the training loss; or
     * *stalled*: over the second half of the evaluations validation fell less than ``stall``
       (2%) while training fell at least ``train_fall`` (log units) or already sat 10x below
       it, and validation ends at least ``gap`` times the training loss (median of its last
@@ -65,14 +66,13 @@ def overfitting(
         return float(np.log(np.median(train[near]))) if near.any() else math.nan
 
     up = float(v[-1] - v[i])
-    rising = len(v) - 1 - i >= min_after and up >= rise and train_at(vs[i]) - t_end > 0
+    far = v[-1] - t_end
+    wide = far >= math.log(gap)  # a model broken by a high rate is as bad on both sets
+    rising = all((len(v) - 1 - i >= min_after, up >= rise, train_at(vs[i]) > t_end, wide))
     h = len(v) // 2
     v_fall = float(v[h] - v[-1])
     t_fall = train_at(vs[h]) - t_end
-    far = v[-1] - t_end
-    stalled = (
-        v_fall < stall and (t_fall >= train_fall or far >= math.log(10)) and far >= math.log(gap)
-    )
+    stalled = v_fall < stall and (t_fall >= train_fall or far >= math.log(10)) and wide
     if not (rising or stalled):
         return None
     s = int(vs[i]) if rising else int(vs[h])

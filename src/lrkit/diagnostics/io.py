@@ -91,7 +91,7 @@ def canonical(name: str) -> str | None:
 
 
 def _plain(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) and not math.isinf(v) else v
+    return None if isinstance(v, float) and math.isnan(v) else v
 
 
 class LogWriter:

@@ -69,6 +69,7 @@ def test_jsonl_and_json_output(tmp_path: Path, capsys) -> None:
     assert f["kind"] == "healthy" and f["level"] == "ok"
 
 
+@pytest.mark.slow
 def test_tensorboard_folder_with_hf_trainer_tags(tmp_path: Path, capsys) -> None:
     """Event files with HF Trainer's tag names (train/loss, train/learning_rate, eval/loss,
     train/grad_norm) written by a real SummaryWriter are read and diagnosed."""

@@ -188,6 +188,7 @@ def test_csv_rejects_undeclared_metrics_jsonl_takes_any(tmp_path: Path) -> None:
     assert log.val["val_acc"].tolist() == [0.5] and len(log) == 3
 
 
+@pytest.mark.slow
 def test_nothing_lost_when_the_script_crashes(tmp_path: Path) -> None:
     """A training script that raises mid-run leaves every logged update in its CSV."""
     path = tmp_path / "crash.csv"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 #: Sub-command modules; each defines ``add_parser(subparsers)`` that sets ``func`` to a
 #: callable taking the parsed namespace and returning an exit code.
-_COMMANDS = ("lrkit.cli._plot", "lrkit.cli._find", "lrkit.cli._compare")
+_COMMANDS = ("lrkit.cli._plot", "lrkit.cli._find", "lrkit.cli._compare", "lrkit.cli._diagnose")
 
 
 def build_parser() -> argparse.ArgumentParser:

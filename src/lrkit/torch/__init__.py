@@ -11,12 +11,14 @@ from lrkit.torch._scheduler import Scheduler
 from lrkit.torch._unfreeze import Unfreeze
 from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
+from lrkit.torch.monitor import Monitor
 
 __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "FinderResult",
     "GuardController",
+    "Monitor",
     "Scheduler",
     "Unfreeze",
     "apply_controller_events",

@@ -1,0 +1,242 @@
+"""How often ``lrkit.diagnostics.diagnose`` names an injected pathology first, on real runs.
+
+Each task of ``benchmarks/diagnose_tasks.py`` is trained (one CPU thread, a few seconds per run,
+recorded by ``lrkit.torch.Monitor`` at its default settings, validation every 5% of the run)
+healthy and with one pathology injected:
+
+==============  ===============================================  ===========================
+case            what changes from the healthy run                right top finding
+==============  ===============================================  ===========================
+healthy         warmup 5% + cosine to 0 at the task's peak P     ``healthy``
+rate_x10/x30    peak 10P / 30P                                   ``lr_too_high``/``diverged``
+rate_div100     peak P/100                                       ``lr_too_low``
+no_warmup       transformers only: cosine from 10P at step 0     ``warmup_too_short``
+early_decay     cosine from P to P/100 over the first tenth      ``decay_too_early``
+tiny_data       3% of the training set (many epochs)             ``overfitting``
+layer_x100      one layer's rate x100 (its own param group)      ``layer_imbalance``
+layer_div1000   one layer's rate /1000                           ``layer_imbalance``
+==============  ===============================================  ===========================
+
+The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a change of
+the detectors takes a second. The thresholds were tuned on the development tasks only; the
+evaluation tasks are reported as they came out. Run:
+``python benchmarks/diagnose_accuracy.py --jobs 2`` (a few minutes on 2 cores from scratch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import diagnose_tasks as dt
+
+from lrkit.diagnostics import RunLog, diagnose
+
+EXPECT = {
+    "healthy": {"healthy"},
+    "rate_x10": {"lr_too_high", "diverged"},
+    "rate_x30": {"lr_too_high", "diverged"},
+    "rate_div100": {"lr_too_low"},
+    "no_warmup": {"warmup_too_short"},
+    "early_decay": {"decay_too_early"},
+    "tiny_data": {"overfitting"},
+    "layer_x100": {"layer_imbalance"},
+    "layer_div1000": {"layer_imbalance"},
+}
+NO_WARMUP_MULT = 10.0
+TINY_FRAC = 0.03
+
+
+def _schedule(task: dt.DiagTask, case: str) -> Any:
+    import lrkit
+
+    n, p = task.steps, task.peak
+    w = math.ceil(0.05 * n)
+    mult = {"rate_x10": 10.0, "rate_x30": 30.0, "rate_div100": 0.01}.get(case, 1.0)
+    if case == "no_warmup":
+        return lrkit.cosine(NO_WARMUP_MULT * p, 0.0, steps=n)
+    if case == "early_decay":
+        return lrkit.cosine(p, p / 100, steps=n // 10)
+    return lrkit.warmup(lrkit.cosine(mult * p, 0.0, steps=n - w), steps=w)
+
+
+def run_one(name: str, case: str, seed: int) -> dict[str, Any]:
+    """Train ``name`` with ``case`` injected; the Monitor's rows and the wall time."""
+    import torch
+
+    from lrkit.torch import Monitor, Scheduler
+
+    torch.set_num_threads(1)
+    task = dt.BY_NAME[name]
+    (xt, yt), (xv, yv) = task.data()
+    xv, yv = xv[:512], yv[:512]
+    if case == "tiny_data":
+        keep = max(task.batch * 2, round(TINY_FRAC * len(xt)))
+        xt, yt = xt[:keep], yt[:keep]
+    torch.manual_seed(seed)
+    model = task.model()
+    params: Any = model.parameters()
+    group_mult = None
+    if case.startswith("layer_"):
+        hot = list(dict(model.named_modules())[task.layer].parameters())
+        ids = {id(p) for p in hot}
+        rest = [p for p in model.parameters() if id(p) not in ids]
+        params = [{"params": rest, "name": "rest"}, {"params": hot, "name": "hot"}]
+        group_mult = {"hot": 100.0 if case == "layer_x100" else 1e-3}
+    opt = task.optimizer(params, task.peak)
+    sched = Scheduler(opt, lr=_schedule(task, case), group_mult=group_mult)
+    mon = Monitor(model, opt)
+    gen = torch.Generator().manual_seed(1000 + seed)
+    val_every = max(1, task.steps // 20)
+    t0 = time.perf_counter()
+    perm, pos = torch.randperm(len(xt), generator=gen), 0
+    for k in range(task.steps):
+        if pos + task.batch > len(xt):
+            perm, pos = torch.randperm(len(xt), generator=gen), 0
+        idx = perm[pos : pos + task.batch]
+        pos += task.batch
+        loss = task.loss(model(xt[idx]), yt[idx])
+        loss.backward()
+        opt.step()
+        mon.log(loss)
+        sched.step()
+        opt.zero_grad()
+        if not math.isfinite(loss.item()):
+            break
+        if (k + 1) % val_every == 0:
+            model.eval()
+            with torch.no_grad():
+                mon.log_val(val_loss=float(task.loss(model(xv), yv)))
+            model.train()
+    mon.close()
+    return {
+        "task": name,
+        "half": task.half,
+        "case": case,
+        "seed": seed,
+        "wall_s": time.perf_counter() - t0,
+        "rows": mon.rows(),
+    }
+
+
+def _jobs(seeds: int, healthy_seeds: int, half: str = "both") -> list[tuple[str, str, int]]:
+    out = []
+    for t in dt.TASKS:
+        if half not in ("both", t.half):
+            continue
+        for case in EXPECT:
+            if case == "no_warmup" and not t.transformer:
+                continue
+            n = healthy_seeds if case == "healthy" else seeds
+            out += [(t.name, case, s) for s in range(n)]
+    return out
+
+
+def _key(job: tuple[str, str, int]) -> str:
+    return "|".join(map(str, job))
+
+
+def collect(
+    cache: Path, seeds: int, healthy_seeds: int, jobs: int, half: str = "both"
+) -> list[dict[str, Any]]:
+    """Every run, from the cache where present (the cache is rewritten after each run)."""
+    runs: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    wanted = _jobs(seeds, healthy_seeds, half)
+    todo = [j for j in wanted if _key(j) not in runs]
+    if todo:
+        print(f"training {len(todo)} runs ({len(runs)} cached) with {jobs} job(s)...", flush=True)
+    with ProcessPoolExecutor(jobs) as pool:
+        for job, res in zip(todo, pool.map(run_one, *zip(*todo, strict=True)), strict=True):
+            runs[_key(job)] = res
+            cache.write_text(json.dumps(runs))
+    return [runs[_key(j)] for j in wanted]
+
+
+def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's top finding and whether it is a right one."""
+    out = []
+    for r in runs:
+        findings = diagnose(RunLog.from_rows(r["rows"]))
+        kinds = [f.kind for f in findings]
+        out.append(
+            {
+                **{k: r[k] for k in ("task", "half", "case", "seed", "wall_s")},
+                "top": kinds[0],
+                "kinds": kinds,
+                "right": kinds[0] in EXPECT[r["case"]],
+                "found": bool(set(kinds) & EXPECT[r["case"]]),
+            }
+        )
+    return out
+
+
+def table(judged: list[dict[str, Any]]) -> str:
+    """The markdown table: per case and half, right top finding and detected anywhere."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for j in judged:
+        cells[(j["case"], j["half"])].append(j)
+    lines = [
+        "| case | expected top finding | dev: right top | dev: found at all | eval: right top "
+        "| eval: found at all |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+
+    def frac(rs: list[dict[str, Any]], key: str) -> str:
+        return f"{sum(r[key] for r in rs)}/{len(rs)}" if rs else "-"
+
+    for case, want in EXPECT.items():
+        d, e = cells[(case, "dev")], cells[(case, "eval")]
+        lines.append(
+            f"| {case} | {' or '.join(sorted(want))} | {frac(d, 'right')} | {frac(d, 'found')} "
+            f"| {frac(e, 'right')} | {frac(e, 'found')} |"
+        )
+    for half in ("dev", "eval"):
+        path = [j for j in judged if j["half"] == half and j["case"] != "healthy"]
+        ok = sum(j["right"] for j in path)
+        hl = [j for j in judged if j["half"] == half and j["case"] == "healthy"]
+        fa = sum(not j["right"] for j in hl)
+        lines.append(
+            f"\n**{half}**: right top finding on {ok}/{len(path)} pathological runs "
+            f"({100 * ok / max(1, len(path)):.0f}%); false alarms on {fa}/{len(hl)} healthy runs "
+            f"({100 * fa / max(1, len(hl)):.0f}%)."
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train (or load) the runs, diagnose them, print the table and each miss."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", default="/tmp/lrkit-diagnose-accuracy.json", type=Path)
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per pathological case")
+    ap.add_argument("--healthy-seeds", type=int, default=2, help="seeds of the healthy runs")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--half", choices=("dev", "eval", "both"), default="both")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    runs = collect(args.cache, args.seeds, args.healthy_seeds, args.jobs, args.half)
+    judged = judge(runs)
+    print(table(judged))
+    misses = [j for j in judged if not j["right"]]
+    if misses:
+        print("\nmisses (task, case, seed: findings in rank order):")
+        for j in misses:
+            print(f"  [{j['half']}] {j['task']} {j['case']} seed {j['seed']}: {j['kinds']}")
+    walls = [r["wall_s"] for r in runs]
+    print(
+        f"\n{len(runs)} runs, median {sorted(walls)[len(walls) // 2]:.2f} s of training each; "
+        f"top kinds: {dict(Counter(j['top'] for j in judged))}; total {time.perf_counter() - t0:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Each detector fires on a synthetic series with its pathology and stays silent on healthy ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.diagnostics import _synthetic as synthetic
+
+import lrkit
+from lrkit import diagnostics as dg
+
+CASES = synthetic.cases()
+DETECTOR = {d.__name__: d for d in dg.DETECTORS}
+
+
+def test_every_kind_has_a_case_and_a_detector() -> None:
+    """The synthetic suite covers every kind but healthy, each with a detector of that name."""
+    assert set(CASES) == set(dg.KINDS) - {"healthy"} == set(DETECTOR)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_detector_fires_on_its_pathology(kind: str) -> None:
+    """The detector named after a pathology returns a finding of that kind on its series."""
+    f = DETECTOR[kind](CASES[kind])
+    assert f is not None and f.kind == kind
+    assert f.summary and f.advice and f.evidence
+    assert CASES[kind].steps[0] <= f.start <= f.end <= CASES[kind].steps[-1]
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_pathology_is_the_top_finding(kind: str) -> None:
+    """diagnose ranks the injected pathology first."""
+    assert dg.diagnose(CASES[kind])[0].kind == kind
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("name", sorted(DETECTOR))
+def test_detector_is_silent_on_healthy_runs(name: str, seed: int) -> None:
+    """No detector fires on a warmup-cosine run that converged, whatever the noise draw."""
+    assert DETECTOR[name](synthetic.healthy(seed)) is None
+
+
+def test_healthy_run_is_diagnosed_healthy() -> None:
+    """diagnose returns exactly one healthy finding, with the loss range as evidence."""
+    (f,) = dg.diagnose(synthetic.healthy())
+    assert f.kind == "healthy" and f.level == "ok" and f.severity == 0.0
+    assert f.facts["final_loss"] < f.facts["start_loss"]
+    assert dg.healthy(synthetic.healthy()) == f
+    assert dg.healthy(CASES["diverged"]) is None
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_advice_specs_parse(kind: str) -> None:
+    """Every spec the advice suggests is valid lrkit text of the run's length (or longer)."""
+    for f in dg.diagnose(CASES[kind]):
+        if f.spec is not None:
+            s = lrkit.parse(f.spec)
+            assert s.duration is not None and s.duration >= 2
+
+
+def test_lr_advice_moves_the_rate_the_right_way() -> None:
+    """Too high: the suggested peak is lower than the run's; too low: higher."""
+    high = dg.lr_too_high(CASES["lr_too_high"])
+    low = dg.lr_too_low(CASES["lr_too_low"])
+    assert high is not None and low is not None and high.spec and low.spec
+    assert lrkit.parse(high.spec)(10_000) == 0.0  # decays to 0 at the end
+    assert max(lrkit.parse(high.spec)(np.arange(600))) < synthetic.PEAK
+    assert max(lrkit.parse(low.spec)(np.arange(600))) > synthetic.PEAK / 100
+
+
+def test_diverged_reports_the_first_bad_step() -> None:
+    """A NaN loss from step 300 gives a critical finding starting at 300."""
+    f = dg.diverged(CASES["diverged"])
+    assert f is not None and f.start == 300 and f.level == "critical"
+
+
+def test_diverged_without_nan_when_loss_climbs_back() -> None:
+    """A loss that falls, then climbs 10x above its best and stays there, counts as diverged."""
+    t = np.arange(400.0)
+    loss = np.where(t < 200, 2.0 * np.exp(-t / 50), 2.0 * np.exp(-4) * np.exp((t - 200) / 40))
+    log = dg.RunLog(t, np.minimum(loss, 50.0), {"lr": {"0": np.full(400, 0.3)}})
+    f = dg.diverged(log)
+    assert f is not None and 200 <= f.start <= 260
+
+
+def test_layer_imbalance_names_the_layer_and_multiplier() -> None:
+    """The x100 layer is named, and its multiplier brings it back (about 1/100)."""
+    f = dg.layer_imbalance(CASES["layer_imbalance"])
+    assert f is not None and "'2'" in f.summary
+    assert f.facts["decades_off"] == pytest.approx(2.0, abs=0.2)
+    assert "group_mult={'2': 0.0" in f.advice
+
+
+def test_layer_imbalance_on_a_starved_layer() -> None:
+    """A layer updated 1000x less than the others is flagged as far smaller."""
+    base = synthetic.progress_loss(synthetic.warmup_cosine())
+    log = synthetic.make(base, synthetic.warmup_cosine(), ratio_scale={"0": 1e-3})
+    f = dg.layer_imbalance(log)
+    assert f is not None and "far smaller" in f.summary and f.facts["decades_off"] < -2.5
+
+
+def test_overfitting_points_at_the_best_validation() -> None:
+    """The finding starts where validation was lowest (within one evaluation) and advises
+    stopping there."""
+    log = CASES["overfitting"]
+    assert log.val_loss is not None
+    best = log.val_steps[int(np.argmin(log.val_loss))]
+    f = dg.overfitting(log)
+    assert f is not None and abs(f.start - best) <= 30 and f"step {f.start}" in f.advice
+
+
+def test_exploding_gradients_on_non_finite_norm() -> None:
+    """An inf gradient norm (how the monitor records a non-finite one) fires at its step."""
+    g = np.ones(600)
+    g[420] = np.inf
+    lr = synthetic.warmup_cosine()
+    log = synthetic.make(synthetic.progress_loss(lr), lr, grad=g)
+    f = dg.exploding_gradients(log)
+    assert f is not None and f.start == 420 and f.facts["non_finite_norms"] == 1
+
+
+def test_detectors_tolerate_minimal_logs() -> None:
+    """A log with only steps and losses (no rate, validation, norms) is judged without error."""
+    t = np.arange(50.0)
+    for d in dg.DETECTORS:
+        d(dg.RunLog(t, 2.0 - t / 100))
+        d(dg.RunLog(t[:5], np.ones(5)))
+    assert dg.diagnose(dg.RunLog(t[:3], np.ones(3)))[0].kind == "healthy"
+
+
+def test_negative_losses_use_the_relative_scale() -> None:
+    """A loss that goes negative (e.g. an ELBO) still gets judged: a climb back counts."""
+    t = np.arange(300.0)
+    loss = np.where(t < 150, -t / 10, -15.0 + (t - 150) * 0.5)
+    f = dg.diverged(dg.RunLog(t, loss - 1.0))
+    assert f is not None
+
+
+def test_diagnose_rejects_other_types() -> None:
+    """diagnose names itself and the wrong type."""
+    with pytest.raises(TypeError, match="diagnose: log must be a RunLog, got dict"):
+        dg.diagnose({})  # type: ignore[arg-type]
+
+
+def test_min_severity_filters() -> None:
+    """Findings below min_severity are dropped (healthy when none is left)."""
+    log = CASES["plateau"]
+    assert dg.diagnose(log, min_severity=0.99)[0].kind == "healthy"

@@ -1,0 +1,294 @@
+"""lrkit.torch.Monitor: what it records (checked against hand computations), when it reads the
+device, the files it writes (CSV, JSON lines, TensorBoard, after a crash), and its diagnosis of
+real tiny training runs."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lrkit
+from lrkit.diagnostics.io import read_log, read_rows
+from lrkit.torch import Monitor, Scheduler
+
+
+def _tiny(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()
+    return model, x, y
+
+
+def _train(model, opt, mon, x, y, steps, *, log_after=True, sched=None) -> None:
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        if not log_after:
+            mon.log(loss)
+        opt.step()
+        if log_after:
+            mon.log(loss)
+        if sched is not None:
+            sched.step()
+        opt.zero_grad()
+
+
+def test_records_match_hand_computation() -> None:
+    """Loss, lr, gradient norm and per-layer update ratio at a sampled step are what plain
+    SGD's arithmetic gives (||Δw|| = lr * ||g||)."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, opt, every=5)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    opt.step()
+    mon.log(loss)
+    opt.zero_grad()
+    (row,) = mon.rows()
+    assert row["step"] == 0 and row["loss"] == pytest.approx(loss.item())
+    assert row["lr"] == 0.1 and "momentum" in row
+    total = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads.values()))
+    assert row["grad_norm"] == pytest.approx(total, rel=1e-6)  # float32 norms
+    for layer in ("0", "2"):
+        dw = math.sqrt(
+            sum(
+                float((0.1 * grads[f"{layer}.{k}"]).double().pow(2).sum())
+                for k in ("weight", "bias")
+            )
+        )
+        w = math.sqrt(
+            sum(float(p.detach().double().pow(2).sum()) for p in model[int(layer)].parameters())
+        )
+        assert row[f"ratio/{layer}"] == pytest.approx(dw / w, rel=1e-5)
+    assert row["group_ratio/0"] > 0
+
+
+def test_costly_statistics_are_sampled_every_k() -> None:
+    """Loss and lr on every update; gradient norm and ratios on the first 10 updates, then on
+    every k-th only."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    mon = Monitor(model, opt, every=4)
+    _train(model, opt, mon, x, y, 18)
+    rows = mon.rows()
+    assert [r["step"] for r in rows] == list(range(18))
+    assert all("loss" in r and r["lr"] == 0.05 and r["momentum"] == 0.9 for r in rows)
+    sampled = [*range(10), 12, 16]
+    assert [r["step"] for r in rows if "grad_norm" in r] == sampled
+    assert [r["step"] for r in rows if "ratio/0" in r] == sampled
+
+
+@pytest.mark.parametrize("log_after", [True, False])
+def test_loss_goes_to_its_update_before_or_after_step(log_after: bool) -> None:
+    """monitor.log(loss) called before or after optimizer.step() lands on the same row."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=3)
+    torch.manual_seed(0)
+    _train(model, opt, mon, x, y, 7, log_after=log_after)
+    model2, _, _ = _tiny()
+    opt2 = torch.optim.SGD(model2.parameters(), lr=0.05)
+    expected = []
+    for _ in range(7):
+        loss = torch.nn.functional.cross_entropy(model2(x), y)
+        expected.append(float(loss))
+        loss.backward()
+        opt2.step()
+        opt2.zero_grad()
+    assert [r["loss"] for r in mon.rows()] == pytest.approx(expected)
+
+
+def test_micro_batches_are_averaged() -> None:
+    """With gradient accumulation, several log() calls before one update give their mean."""
+    model, _, _ = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt)
+    for values in ((1.0, 3.0), (2.0, 4.0, 6.0)):
+        for v in values:
+            mon.log(torch.tensor(v))
+        opt.step()
+    assert [r["loss"] for r in mon.rows()] == [2.0, 4.0]
+
+
+def test_no_host_read_between_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between reads (every k updates) the monitor never copies a tensor to the host: the
+    loss and statistics stay on the device (here: item/float/tolist/cpu raise)."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    mon = Monitor(model, opt, every=1000)
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("host read")
+
+    for name in ("item", "__float__", "tolist", "cpu"):
+        monkeypatch.setattr(torch.Tensor, name, boom)
+    _train(model, opt, mon, x, y, 12)
+    monkeypatch.undo()
+    rows = mon.rows()
+    assert len(rows) == 12 and "grad_norm" in rows[0] and all("loss" in r for r in rows)
+
+
+def test_groups_get_their_own_columns(tmp_path: Path) -> None:
+    """Named param groups: lr, gradient norm and ratio per group, as CSV columns."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "name": "body"},
+            {"params": model[2].parameters(), "name": "head", "lr": 0.5},
+        ],
+        lr=0.05,
+    )
+    path = tmp_path / "run.csv"
+    with Monitor(model, opt, every=2, path=path) as mon:
+        _train(model, opt, mon, x, y, 4)
+    log = read_log(path)
+    assert set(log.hparams["lr"]) == {"body", "head"}
+    assert log.hparams["lr"]["head"][0] == 0.5
+    assert set(log.group_grad_norm) == {"body", "head"} and set(log.group_ratio) == {"body", "head"}
+    assert set(log.ratio) == {"0", "2"}
+
+
+def test_csv_is_written_while_training(tmp_path: Path) -> None:
+    """The CSV holds every update read so far (flushed to disk), before the run ends."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    path = tmp_path / "run.csv"
+    mon = Monitor(model, opt, every=5, path=path)
+    _train(model, opt, mon, x, y, 12)
+    mon.log_val(val_loss=0.5)
+    partial = read_log(path)
+    assert partial.steps.tolist() == list(range(12))
+    assert partial.val_loss is not None and partial.val_steps.tolist() == [11]
+    mon.close()
+
+
+def test_csv_rejects_undeclared_metrics_jsonl_takes_any(tmp_path: Path) -> None:
+    """A CSV's columns are fixed (val_metrics=); JSON lines take any validation metric."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, path=tmp_path / "a.csv")
+    with pytest.raises(ValueError, match="has no column 'val_acc'"):
+        mon.log_val(val_loss=1.0, acc=0.5)
+    mon.close()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, path=tmp_path / "b.jsonl")
+    _train(model, opt, mon, x, y, 3)
+    mon.log_val(val_loss=1.0, acc=0.5)
+    mon.close()
+    log = read_log(tmp_path / "b.jsonl")
+    assert log.val["val_acc"].tolist() == [0.5] and len(log) == 3
+
+
+@pytest.mark.slow
+def test_nothing_lost_when_the_script_crashes(tmp_path: Path) -> None:
+    """A training script that raises mid-run leaves every logged update in its CSV."""
+    path = tmp_path / "crash.csv"
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from lrkit.torch import Monitor
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        mon = Monitor(model, opt, every=20, path={str(path)!r})
+        for k in range(1000):
+            loss = model(torch.randn(8, 3)).pow(2).mean()
+            loss.backward(); opt.step(); mon.log(loss); opt.zero_grad()
+            if k == 46:
+                raise RuntimeError("boom")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode != 0 and "boom" in proc.stderr
+    assert read_log(path).steps.tolist() == list(range(47))
+
+
+def test_tensorboard_scalars_round_trip(tmp_path: Path) -> None:
+    """Scalars written through torch.utils.tensorboard read back (EventAccumulator) equal."""
+    pytest.importorskip("tensorboard")
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=4, tensorboard=tmp_path / "tb")
+    _train(model, opt, mon, x, y, 9)
+    mon.log_val(val_loss=0.7)
+    mon.close()
+    rows = mon.rows()
+    log = read_log(tmp_path / "tb")
+    assert log.steps.tolist() == list(range(9))
+    assert log.loss == pytest.approx([r["loss"] for r in rows if "loss" in r], rel=1e-6)
+    assert log.val_loss is not None and log.val_loss.tolist() == pytest.approx([0.7])
+    assert "ratio/0" in read_rows(tmp_path / "tb")[0]
+
+
+def test_close_removes_the_hooks() -> None:
+    """After close() further updates are not recorded."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt)
+    _train(model, opt, mon, x, y, 2)
+    mon.close()
+    opt.step()
+    assert len(mon.rows()) == 2
+
+
+def test_arguments_are_validated() -> None:
+    """Bad arguments fail at construction, naming the argument and value."""
+    model, _, _ = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with pytest.raises(ValueError, match="Monitor: every must be a positive integer, got every=0"):
+        Monitor(model, opt, every=0)
+    with pytest.raises(TypeError, match=r"Monitor: model must be a torch\.nn\.Module, got int"):
+        Monitor(3, opt)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Monitor: tensorboard must be a folder or a SummaryWriter"):
+        Monitor(model, opt, tensorboard=3)
+    with pytest.raises(ValueError, match=r"Monitor\.log_val: give at least one metric"):
+        Monitor(model, opt).log_val()
+
+
+# ---------------------------------------------------------------------------- real runs
+def _digits_run(task, mult: float, steps: int = 300) -> Monitor:
+    torch.manual_seed(0)
+    model = task.model()
+    opt = task.optimizer(model.parameters(), 0.1)
+    peak = 0.1 * mult
+    sched = Scheduler(opt, lr=lrkit.warmup(lrkit.cosine(peak, 0.0, steps=steps - 15), steps=15))
+    mon = Monitor(model, opt)
+    batches = task.batches(0)
+    for k in range(steps):
+        xb, yb = next(batches)
+        loss = task.loss(model(xb), yb)
+        loss.backward()
+        opt.step()
+        mon.log(loss)
+        sched.step()
+        opt.zero_grad()
+        if (k + 1) % 15 == 0:
+            mon.log_val(val_loss=task.evaluate(model)[0])
+    return mon
+
+
+@pytest.mark.slow
+def test_healthy_digits_run_is_diagnosed_healthy(task, one_thread) -> None:
+    """A warmup-cosine run of the digits MLP at a good peak rate raises no finding."""
+    mon = _digits_run(task, 1.0)
+    assert [f.kind for f in mon.diagnose()] == ["healthy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mult", [10.0, 30.0])
+def test_far_too_high_rate_is_diagnosed(task, one_thread, mult: float) -> None:
+    """The same run at 10x and 30x the rate: the top finding is lr_too_high or diverged, and
+    its advice lowers the rate."""
+    top = _digits_run(task, mult).diagnose()[0]
+    assert top.kind in ("lr_too_high", "diverged"), top
+    assert top.spec is not None
+    assert max(lrkit.parse(top.spec)(np.arange(300))) < 0.1 * mult

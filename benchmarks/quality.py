@@ -8,11 +8,11 @@ For each task:
    (mean final validation loss);
 3. a grid of peak rates (factor 2 apart) is run for every family on the selection seeds: the
    grid-best rate per family is the one with the lowest mean loss there;
-4. ``lrkit compare``'s peak refinement (:func:`lrkit.tools.suggest.refine_peak`, factor 2, at
+4. ``lrkit compare``'s peak refinement (:func:`lrkit.tune.rules.refine_peak`, factor 2, at
    most 2 steps) tunes the peaks of the 3 best families at the suggestion on the same
    *selection* seeds, with the same rule and the same loss (mean over seeds, inf if one
    diverged) as ``compare``, and the recommended family is the best of them at its own refined
-   peak (:func:`lrkit.tools.summary.recommend_refined`), as ``compare`` recommends it;
+   peak (:func:`lrkit.tune.summary.recommend_refined`), as ``compare`` recommends it;
 5. both rates of every family (the grid-best and the suggestion) are run again on *held-out*
    seeds ``S..S+H-1`` that took no part in any choice (the per-family detail), and the
    common-peak choice's two rates, the final choice's two (refined, grid-best) and the best
@@ -52,11 +52,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lrkit.tools.suggest import refine_peak
-from lrkit.tools.summary import ranked, recommend, recommend_refined
 from lrkit.tools.tables import markdown_table
-from lrkit.torch.compare import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
-from lrkit.torch.tasks import BUILTIN, load_task
+from lrkit.tune.compare import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
+from lrkit.tune.rules import refine_peak
+from lrkit.tune.summary import ranked, recommend, recommend_refined
+from lrkit.tune.tasks import BUILTIN, load_task
 
 _TASKS: dict = {}
 
@@ -64,7 +64,7 @@ _TASKS: dict = {}
 def _run(task: str, family: str, rate: float, seed: int, steps: int) -> tuple:
     import torch
 
-    from lrkit.torch.compare import train_run
+    from lrkit.tune.compare import train_run
 
     torch.set_num_threads(1)
     if task not in _TASKS:

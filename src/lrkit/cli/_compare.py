@@ -90,7 +90,7 @@ def _seeds(text: str) -> int | list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison, print the table and recommendation, write the report."""
-    from lrkit.torch.compare import compare
+    from lrkit.tune.compare import compare
 
     comp = compare(
         args.task,
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
     print(line)
     print(comp.reasoning)
     if comp.recommendation:
-        from lrkit.tools.report import REFINEMENT_HEADER, refinement_note, refinement_rows
         from lrkit.tools.tables import text_table
+        from lrkit.tune.report import REFINEMENT_HEADER, refinement_note, refinement_rows
 
         d = comp.to_dict()
         if comp.refinements:

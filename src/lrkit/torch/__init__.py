@@ -2,11 +2,15 @@
 
 :class:`Scheduler` drives any hyperparameter of any param group from lrkit schedules; it is a
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
+
+The range test (``find_lr``, ``FinderResult``) lives in the main job's layer, :mod:`lrkit.tune`;
+the two names are still reachable here (imported on first use) for code written before the move.
 """
+
+from typing import Any
 
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
-from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
 
 __all__ = [
@@ -19,3 +23,15 @@ __all__ = [
     "find_lr",
     "reset_optimizer_state",
 ]
+
+_MOVED = {"find_lr", "FinderResult"}
+
+
+def __getattr__(name: str) -> Any:
+    """``find_lr`` and ``FinderResult`` from :mod:`lrkit.tune.finder`, imported on first use
+    (the binding itself does not depend on the main job's layer)."""
+    if name in _MOVED:
+        from lrkit.tune import finder
+
+        return getattr(finder, name)
+    raise AttributeError(f"module 'lrkit.torch' has no attribute {name!r}")

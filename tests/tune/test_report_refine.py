@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lrkit.tools import report, summary
+from lrkit.tune import report, summary
 
 
 def _ref(refined, schedule="wsd", shift=0.0):

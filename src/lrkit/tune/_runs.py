@@ -1,7 +1,7 @@
 """One training run of a schedule comparison: the candidate type, the run itself (same
 initialisation and data order for every schedule, from the seed), its resume key, and the
 executor that runs many of them in this process or in worker processes, writing each finished
-run atomically. The public names are re-exported by :mod:`lrkit.torch.compare`.
+run atomically. The public names are re-exported by :mod:`lrkit.tune.compare`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,8 @@ import numpy as np
 import torch
 
 from lrkit.tools._files import write_json
-from lrkit.torch.tasks import Task, load_task
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One schedule to compare: a name, its bound spec text and an optional plateau controller
-    (keyword arguments of :class:`lrkit.controllers.Plateau`, fed the validation loss)."""
-
-    name: str
-    spec: str
-    plateau: dict[str, Any] | None = None
+from lrkit.tune.candidates import Candidate
+from lrkit.tune.tasks import Task, load_task
 
 
 def file_slug(name: str) -> str:

@@ -1,7 +1,7 @@
 """Summaries of a schedule comparison: per-schedule aggregates over seeds (:func:`summarise`),
 the recommendation with its reasoning at the common peak (:func:`recommend`) and after the peak
 refinement (:func:`recommend_refined`), and the refinement's table cells and one-line note.
-Plots, HTML and files built from them live in :mod:`lrkit.tools.report`.
+Plots, HTML and files built from them live in :mod:`lrkit.tune.report`.
 
 numpy and the standard library only.
 """

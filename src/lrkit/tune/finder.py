@@ -1,7 +1,7 @@
 """The learning-rate range test on a PyTorch model (Smith, 2017; fastai's ``lr_find``).
 
 The rate grows from ``start`` to ``end`` over ``steps`` optimizer updates, one batch each; the
-losses are smoothed and analysed by :mod:`lrkit.tools.suggest`. The model (parameters, buffers,
+losses are smoothed and analysed by :mod:`lrkit.tune.rules`. The model (parameters, buffers,
 gradients, train/eval modes), the optimizer (state and hyperparameters), the grad scaler and the
 RNG states (torch CPU and CUDA, numpy, ``random``) are restored bitwise afterwards, whatever
 happened: divergence, an exception from the user's code or ``KeyboardInterrupt``.
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import lrkit
-from lrkit.tools import suggest as _suggest
+from lrkit.tune import rules as _suggest
 
 Batch = Any
 
@@ -109,7 +109,7 @@ class FinderResult:
 
         Returns the matplotlib figure (matplotlib is imported here, lazily).
         """
-        from lrkit.tools.report import plot_range_test
+        from lrkit.tune.report import plot_range_test
 
         return plot_range_test(self.to_dict(), path)
 
@@ -224,7 +224,7 @@ def find_lr(
     ``accumulation_steps`` batches (loss divided by it); its loss is their mean. The losses are
     smoothed by a debiased moving average (``smooth`` = beta); the test stops once the smoothed
     loss exceeds ``diverge_factor`` times its minimum, or a loss is not finite. The suggestion is
-    :func:`lrkit.tools.suggest.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
+    :func:`lrkit.tune.rules.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
     ``"steepest"``); every rule's rate is in ``alternatives``.
 
     With ``scaler`` (a ``torch.amp.GradScaler``) the backward pass is scaled and steps with

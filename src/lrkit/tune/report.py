@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from lrkit.tools._files import atomic_write, write_csv, write_json
-from lrkit.tools.summary import (
+from lrkit.tools.tables import html_table, text_table
+from lrkit.tune.summary import (
     REFINEMENT_HEADER,
     _fmt,
     recommend,
@@ -28,7 +29,6 @@ from lrkit.tools.summary import (
     refinement_rows,
     summarise,
 )
-from lrkit.tools.tables import html_table, text_table
 
 __all__ = [
     "REFINEMENT_HEADER",

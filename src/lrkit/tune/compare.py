@@ -1,11 +1,11 @@
 """Compare learning-rate schedules on one task: same model, same initialisation, same data order,
 equal step budget, several seeds (the engine behind ``lrkit compare``).
 
-A comparison finds the peak rate with the range test (:func:`lrkit.torch.finder.find_lr`) unless
+A comparison finds the peak rate with the range test (:func:`lrkit.tune.finder.find_lr`) unless
 one is given, builds the candidate schedules at that peak, trains one run per (schedule, seed)
 — in this process or in ``jobs`` worker processes — and writes each finished run atomically to
 ``<out>/runs/`` so an interrupted comparison resumes without redoing them. Then, unless told
-not to, it refines the peaks of the best few schedules by factor steps (:mod:`._compare_refine`)
+not to, it refines the peaks of the best few schedules by factor steps (:mod:`._refine_runs`)
 and recommends the best of them, each at its own peak: schedules differ in the peak they
 tolerate (a warmup or a short decay phase moves it), so one common peak can favour the wrong one.
 """
@@ -23,19 +23,11 @@ from typing import Any
 
 import torch
 
-from lrkit.tools import report as _report
-from lrkit.tools import summary as _summary
 from lrkit.tools._files import write_json
-from lrkit.torch._candidates import (
-    DEFAULT_SCHEDULES,
-    builtin_schedule,
-    candidate_at,
-    candidates,
-    spec_schedule,
-)
-from lrkit.torch._compare_refine import refine as _refine
-from lrkit.torch._compare_runs import (
-    Candidate,
+from lrkit.tune import report as _report
+from lrkit.tune import summary as _summary
+from lrkit.tune._refine_runs import refine as _refine
+from lrkit.tune._runs import (
     execute_runs,
     file_slug,
     load_run,
@@ -44,7 +36,15 @@ from lrkit.torch._compare_runs import (
     train_run,
     worker_pool,
 )
-from lrkit.torch.tasks import Task, load_task
+from lrkit.tune.candidates import (
+    DEFAULT_SCHEDULES,
+    Candidate,
+    builtin_schedule,
+    candidate_at,
+    candidates,
+    spec_schedule,
+)
+from lrkit.tune.tasks import Task, load_task
 
 __all__ = [
     "DEFAULT_SCHEDULES",
@@ -184,7 +184,7 @@ def compare(
             ``peak / refine_factor`` and ``peak * refine_factor`` (same seeds, budget and
             initialisation) and, while its mean final validation loss keeps falling, step on in
             that direction, at most ``refine_steps`` steps from the peak
-            (:func:`lrkit.tools.suggest.refine_peak`); then recommend the best of them, each at
+            (:func:`lrkit.tune.rules.refine_peak`); then recommend the best of them, each at
             its own refined peak (:attr:`Comparison.refined_peak`,
             :attr:`Comparison.recommended_spec`). Cost per refined schedule: ``refine_steps + 1``
             extra rates at most (3 by default), each over every seed; 2 when the peak is
@@ -309,7 +309,7 @@ def compare(
 
 
 def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int) -> dict[str, Any]:
-    from lrkit.torch.finder import find_lr
+    from lrkit.tune.finder import find_lr
 
     path = folder / "finder.json" if folder else None
     if resume and path is not None and path.exists():

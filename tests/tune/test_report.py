@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from lrkit.tools import report
+from lrkit.tune import report
 
 
 def _run(name, seed, final, val_losses, acc=0.9, wall=1.0):
@@ -118,7 +118,7 @@ def test_write_comparison_self_contained(tmp_path):
 
 def test_summary_names_stay_importable_from_report():
     """summarise/recommend moved to tools.summary; report still exports the same objects."""
-    from lrkit.tools import summary
+    from lrkit.tune import summary
 
     assert report.summarise is summary.summarise
     assert report.recommend is summary.recommend

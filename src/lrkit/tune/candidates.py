@@ -6,10 +6,21 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lrkit
-from lrkit.torch._compare_runs import Candidate
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One schedule to compare: a name, its bound spec text and an optional plateau controller
+    (keyword arguments of :class:`lrkit.controllers.Plateau`, fed the validation loss)."""
+
+    name: str
+    spec: str
+    plateau: dict[str, Any] | None = None
+
 
 #: The default candidates, in report order.
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "warmup-cosine", "one-cycle", "wsd", "plateau")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.torch.compare import (
+from lrkit.tune.compare import (
     DEFAULT_SCHEDULES,
     builtin_schedule,
     candidates,
@@ -17,7 +17,7 @@ from lrkit.torch.compare import (
     spec_schedule,
     train_run,
 )
-from lrkit.torch.tasks import load_task
+from lrkit.tune.tasks import load_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -138,10 +138,10 @@ def test_train_run_leaves_global_rng(task):
 
 
 def test_candidate_pickles_for_worker_processes():
-    """Candidate (now in _compare_runs) round-trips through pickle, as jobs > 1 needs."""
+    """Candidate (in lrkit.tune.candidates) round-trips through pickle, as jobs > 1 needs."""
     import pickle
 
-    from lrkit.torch import compare as mod
+    from lrkit.tune import compare as mod
 
     c = builtin_schedule("plateau", 0.1, 50)
     assert pickle.loads(pickle.dumps(c)) == c

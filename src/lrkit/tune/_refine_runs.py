@@ -2,7 +2,7 @@
 common peak, each of the best few families is trained at ``peak / factor`` and ``peak * factor``
 (and, while the loss keeps falling, one more step in that direction, at most ``max_steps``
 steps) with the same seeds, budget and initialisation; the rule is
-:func:`lrkit.tools.suggest.refine_peak`.
+:func:`lrkit.tune.rules.refine_peak`.
 Each run is written atomically to ``<out>/runs/refine/`` so that ``resume`` reuses it.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.tools.suggest import refine_peak
-from lrkit.torch._compare_runs import Candidate, execute_runs, file_slug, load_run, run_key
-from lrkit.torch.tasks import Task
+from lrkit.tune._runs import execute_runs, file_slug, load_run, run_key
+from lrkit.tune.candidates import Candidate
+from lrkit.tune.rules import refine_peak
+from lrkit.tune.tasks import Task
 
 
 def strict_mean(runs: Sequence[dict[str, Any]]) -> float:

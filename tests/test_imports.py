@@ -49,7 +49,8 @@ def test_import_lrkit_tune_and_its_numpy_modules_load_neither() -> None:
     loaded = loaded_after(
         """
         import lrkit.tune
-        from lrkit.tune import candidates, rules, summary
+        from lrkit.tune import candidates, recipes, rules, summary
+        assert recipes.get("cosine", peak=0.1, total_steps=10)(0) == 0.1
         """
     )
     assert loaded == []

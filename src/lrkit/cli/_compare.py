@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lrkit.tune import recipes
+
 
 def add_parser(sub: Any) -> None:
     """Register ``compare`` on the sub-command parser ``sub``."""
@@ -25,9 +27,8 @@ def add_parser(sub: Any) -> None:
         nargs="+",
         metavar="NAME_OR_SPEC",
         help=(
-            "built-in names (constant step cosine warmup-cosine one-cycle wsd plateau; commas "
-            "also separate them) or spec texts where 'peak' is the peak rate, e.g. "
-            "\"cosine(peak, 0.1 * peak, steps='100%%')\""
+            f"built-in recipes ({' '.join(recipes.names())}; commas also separate them) or spec "
+            "texts where 'peak' is the peak rate, e.g. \"cosine(peak, 0.1 * peak, steps='100%%')\""
         ),
     )
     p.add_argument("--seeds", default="3", help="a count (3) or a list (0,1,2); default 3")

@@ -4,12 +4,12 @@ in which the name ``peak`` stands for it."""
 from __future__ import annotations
 
 import ast
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import lrkit
+from lrkit.tune import recipes
 
 
 @dataclass(frozen=True)
@@ -22,41 +22,25 @@ class Candidate:
     plateau: dict[str, Any] | None = None
 
 
-#: The default candidates, in report order.
-DEFAULT_SCHEDULES = ("constant", "step", "cosine", "warmup-cosine", "one-cycle", "wsd", "plateau")
+#: The default candidates, in report order: every recipe of :mod:`lrkit.tune.recipes`.
+DEFAULT_SCHEDULES = recipes.names()
 
 
 def builtin_schedule(name: str, peak: float, steps: int) -> Candidate:
-    """The default candidate ``name`` at ``peak`` over ``steps`` updates.
-
-    constant: ``peak``; step: ``x0.1`` at 1/3 and 2/3 of the run; cosine: ``peak -> 0``;
-    warmup-cosine: 5% linear warmup then cosine to 0; one-cycle: torch ``OneCycleLR`` defaults;
-    wsd: 5% warmup, stable, last 20% ``1-sqrt`` decay to 0; plateau: ``peak`` multiplied by 0.2
-    after 2 validations without improvement (torch rule).
+    """The candidate of recipe ``name`` (:mod:`lrkit.tune.recipes`) at ``peak`` over ``steps``
+    updates, with the recipe's plateau controller if it has one.
 
     Raises:
         ValueError: an unknown name.
     """
-    w = max(1, round(0.05 * steps))
-    d = max(1, round(0.2 * steps))
-    builders: dict[str, Callable[[], Any]] = {
-        "constant": lambda: lrkit.constant(peak),
-        "step": lambda: lrkit.step_decay(peak, steps=max(1, math.ceil(steps / 3)), gamma=0.1),
-        "cosine": lambda: lrkit.cosine(peak, 0.0, steps=steps),
-        "warmup-cosine": lambda: lrkit.warmup(lrkit.cosine(peak, 0.0, steps=steps - w), steps=w),
-        "one-cycle": lambda: lrkit.one_cycle(peak, steps=steps),
-        "wsd": lambda: lrkit.wsd(
-            peak, 0.0, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d
-        ),
-        "plateau": lambda: lrkit.constant(peak),
-    }
-    if name not in builders:
+    if name not in recipes.RECIPES:
         raise ValueError(
             f"compare: unknown schedule {name!r}; built-in: {', '.join(DEFAULT_SCHEDULES)}, "
             "or a spec such as \"cosine(peak, steps='100%')\""
         )
-    plateau = {"factor": 0.2, "patience": 2} if name == "plateau" else None
-    return Candidate(name, str(builders[name]()), plateau)
+    r = recipes.recipe(name)
+    sched = recipes.get(name, peak=peak, total_steps=steps)
+    return Candidate(name, str(sched), dict(r.plateau) if r.plateau is not None else None)
 
 
 class _Peak(ast.NodeTransformer):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import lrkit
+from lrkit.tune import recipes
 from lrkit.tune import rules as _suggest
 
 Batch = Any
@@ -49,30 +50,33 @@ class FinderResult:
         """``"high"``, ``"medium"`` or ``"low"``."""
         return _suggest.Suggestion(self.suggestion, self.method, self.confidence).confidence_label
 
+    def recipe(self, name: str, total_steps: int | str, **options: Any) -> lrkit.Schedule:
+        """Recipe ``name`` of :mod:`lrkit.tune.recipes` at the suggested rate:
+        ``recipes.get(name, peak=suggestion, total_steps=total_steps, **options)``."""
+        return recipes.get(name, peak=self.suggestion, total_steps=total_steps, **options)
+
     def one_cycle(self, steps: int | str, **kwargs: Any) -> lrkit.Schedule:
-        """A one-cycle schedule peaking at the suggested rate: ``one_cycle(suggestion, ...)``."""
-        return lrkit.one_cycle(self.suggestion, steps=steps, **kwargs)
+        """A one-cycle schedule peaking at the suggested rate (the ``one-cycle`` recipe)."""
+        return self.recipe("one-cycle", steps, **kwargs)
 
     def cosine(self, steps: int | str, *, end_factor: float = 0.0) -> lrkit.Schedule:
-        """Cosine from the suggested rate to ``end_factor * suggestion``."""
-        return lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps)
+        """Cosine from the suggested rate to ``end_factor * suggestion`` (the ``cosine``
+        recipe)."""
+        return self.recipe("cosine", steps, end_factor=end_factor)
 
     def warmup_cosine(
         self, steps: int, *, warmup_steps: int | None = None, end_factor: float = 0.0
     ) -> lrkit.Schedule:
-        """Linear warmup (default 5% of ``steps``) into a cosine from the suggested rate; ``steps``
-        counts both phases."""
-        w = max(1, round(0.05 * steps)) if warmup_steps is None else warmup_steps
-        inner = lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps - w)
-        return lrkit.warmup(inner, steps=w)
+        """Linear warmup (default ``max(1, round(0.05 * steps))``) into a cosine from the
+        suggested rate (the ``warmup-cosine`` recipe); ``steps`` counts both phases."""
+        return self.recipe("warmup-cosine", steps, warmup_steps=warmup_steps, end_factor=end_factor)
 
     def wsd(
         self, steps: int, *, decay_frac: float = 0.2, warmup_frac: float = 0.05
     ) -> lrkit.Schedule:
-        """Warmup-stable-decay at the suggested rate over ``steps`` updates in all."""
-        w = round(warmup_frac * steps)
-        d = max(1, round(decay_frac * steps))
-        return lrkit.wsd(self.suggestion, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d)
+        """Warmup-stable-decay at the suggested rate over ``steps`` updates in all (the ``wsd``
+        recipe: warmup ``max(1, round(warmup_frac * steps))``)."""
+        return self.recipe("wsd", steps, decay_frac=decay_frac, warmup_frac=warmup_frac)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (curves as lists)."""

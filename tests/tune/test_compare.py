@@ -59,13 +59,13 @@ def test_runs_share_initialisation_and_follow_schedule():
     b = train_run(task, builtin_schedule("constant", 0.05, steps), 0, steps)
     c = train_run(task, builtin_schedule("constant", 0.05, steps), 1, steps)
     cos = lrkit.cosine(0.05, 0.0, steps=steps)
-    assert a["lr"] == pytest.approx([cos(k) for k in range(steps)])
-    assert b["lr"] == [0.05] * steps
+    assert list(a.lr) == pytest.approx([cos(k) for k in range(steps)])
+    assert list(b.lr) == [0.05] * steps
     # equal seeds share the initial weights and first batch, so the first update's effect is equal
-    assert a["train"]["loss"][0] == b["train"]["loss"][0] != c["train"]["loss"][0]
+    assert a.train_loss[0] == b.train_loss[0] != c.train_loss[0]
     first = train_run(task, builtin_schedule("constant", 0.05, 10), 0, 10)
     again = train_run(task, builtin_schedule("constant", 0.05, 10), 0, 10)
-    assert first["val"]["loss"] == again["val"]["loss"]
+    assert first.val_loss == again.val_loss
 
 
 def test_plateau_lowers_the_rate():
@@ -73,8 +73,8 @@ def test_plateau_lowers_the_rate():
     task_small = load_task("digits")
     task_small.eval_every = 1
     rec = train_run(task_small, builtin_schedule("plateau", 2.0, 40), 0, 40)
-    assert rec["lr"][0] == 2.0
-    assert min(rec["lr"]) <= 0.4 + 1e-12
+    assert rec.lr[0] == 2.0
+    assert min(rec.lr) <= 0.4 + 1e-12
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_compare_resume_redoes_only_missing(task, tmp_path):
     now = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "runs").glob("*.json")}
     changed = [n for n in now if now[n] != stamp.get(n)]
     assert changed == [files[0].name]
-    assert [r["final_val_loss"] for r in second.runs] == [r["final_val_loss"] for r in first.runs]
+    assert [r.final_val_loss for r in second.runs] == [r.final_val_loss for r in first.runs]
     assert first.recommendation in ("constant", "cosine")
     html = second.write(tmp_path)
     assert html.exists() and json.loads((tmp_path / "results.json").read_text())["peak"] == 0.05
@@ -104,14 +104,14 @@ def test_compare_with_range_test_and_jobs(tmp_path):
     kw = dict(schedules=["constant", "one-cycle"], seeds=1, steps=20, progress=False)
     one = compare("digits", **kw, out=tmp_path / "a")
     two = compare("digits", **kw, jobs=2, out=tmp_path / "b")
-    assert one.finder is not None and one.peak == one.finder["suggestion"] == two.peak
+    assert one.finder is not None and one.peak == one.finder.suggestion == two.peak
     assert (tmp_path / "a" / "finder.json").exists()
-    assert [r["final_val_loss"] for r in one.runs] == [r["final_val_loss"] for r in two.runs]
+    assert [r.final_val_loss for r in one.runs] == [r.final_val_loss for r in two.runs]
     # the peak refinement runs through the same executor: same runs, same refined peak
     assert one.refined_peak == two.refined_peak
     assert len(one.refinements) == 2 and one.recommendation == two.recommendation
-    losses = [r["final_val_loss"] for ref in one.refinements for r in ref["runs"]]
-    assert losses == [r["final_val_loss"] for ref in two.refinements for r in ref["runs"]]
+    losses = [r.final_val_loss for ref in one.refinements for r in ref.runs]
+    assert losses == [r.final_val_loss for ref in two.refinements for r in ref.runs]
 
 
 @pytest.mark.parametrize(

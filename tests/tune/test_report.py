@@ -10,22 +10,35 @@ import numpy as np
 import pytest
 
 from lrkit.tune import report
+from lrkit.tune.candidates import Candidate
+from lrkit.tune.comparison import Comparison
+from lrkit.tune.range_test import FinderResult
+from lrkit.tune.records import RunResult, SummaryRow
 
 
 def _run(name, seed, final, val_losses, acc=0.9, wall=1.0):
-    return {
-        "schedule": name,
-        "spec": f"{name}(1.0)",
-        "seed": seed,
-        "steps": 4 * len(val_losses),
-        "lr": [0.1, 0.1, 0.05, 0.01],
-        "train": {"step": [4 * (i + 1) for i in range(len(val_losses))], "loss": val_losses},
-        "val": {"step": [4 * (i + 1) for i in range(len(val_losses))], "loss": val_losses},
-        "final_val_loss": final,
-        "final_acc": acc,
-        "diverged": not math.isfinite(final),
-        "wall_s": wall,
-    }
+    steps = tuple(4 * (i + 1) for i in range(len(val_losses)))
+    return RunResult(
+        schedule=name,
+        spec=f"{name}(1.0)",
+        plateau=None,
+        seed=seed,
+        steps=4 * len(val_losses),
+        lr=(0.1, 0.1, 0.05, 0.01),
+        train_step=steps,
+        train_loss=tuple(val_losses),
+        val_step=steps,
+        val_loss=tuple(val_losses),
+        val_acc=(acc,) * len(val_losses),
+        final_val_loss=final,
+        final_acc=acc,
+        diverged=not math.isfinite(final),
+        wall_s=wall,
+    )
+
+
+def _row(name, mean, std, seeds=3, diverged=0):
+    return SummaryRow(name, "", seeds, diverged, mean, std, None, 1.0)
 
 
 def test_summarise_statistics():
@@ -38,23 +51,19 @@ def test_summarise_statistics():
     ]
     rows, target = report.summarise(runs, ["a", "b"])
     a, b = rows
-    assert a["val_loss_mean"] == pytest.approx(1.5)
-    assert a["val_loss_std"] == pytest.approx(np.std([1.0, 2.0], ddof=1))
-    assert (b["val_loss_mean"], b["diverged"]) == (0.5, 1)
+    assert a.val_loss_mean == pytest.approx(1.5)
+    assert a.val_loss_std == pytest.approx(np.std([1.0, 2.0], ddof=1))
+    assert (b.val_loss_mean, b.diverged) == (0.5, 1)
     assert target == pytest.approx(1.0)
-    assert b["steps_to_target"] == 4 and b["reached_target"] == 1
-    assert a["steps_to_target"] == 8 and a["reached_target"] == 1
+    assert b.steps_to_target == 4 and b.reached_target == 1
+    assert a.steps_to_target == 8 and a.reached_target == 1
     rows, target = report.summarise(runs, ["a", "b"], target=0.4)
-    assert target == 0.4 and rows[0]["steps_to_target"] is None
+    assert target == 0.4 and rows[0].steps_to_target is None
 
 
 def test_recommend_best_and_ties():
     """The lowest mean wins; a schedule within the combined seed spread is named as tied."""
-    rows = [
-        {"schedule": "x", "val_loss_mean": 1.0, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
-        {"schedule": "y", "val_loss_mean": 1.05, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
-        {"schedule": "z", "val_loss_mean": 2.0, "val_loss_std": 0.1, "seeds": 3, "diverged": 0},
-    ]
+    rows = [_row("x", 1.0, 0.1), _row("y", 1.05, 0.1), _row("z", 2.0, 0.1)]
     name, why = report.recommend(rows)
     assert name == "x"
     assert "Within the seed spread of it: y" in why and "z" not in why.split("y;")[0]
@@ -64,24 +73,22 @@ def test_recommend_best_and_ties():
 
 def test_recommend_all_diverged():
     """When every schedule diverged there is no recommendation and the advice says so."""
-    rows = [
-        {"schedule": "x", "val_loss_mean": math.inf, "val_loss_std": 0.0, "seeds": 1, "diverged": 1}
-    ]
+    rows = [_row("x", math.inf, 0.0, seeds=1, diverged=1)]
     assert report.recommend(rows)[0] == ""
 
 
 def test_range_test_plot_is_png(tmp_path):
     """plot_range_test writes a real PNG."""
     rates = np.geomspace(1e-4, 1, 30)
-    d = {
-        "rates": rates.tolist(),
-        "losses": (1 / (1 + rates)).tolist(),
-        "smoothed": (1 / (1 + rates)).tolist(),
-        "suggestion": 1e-2,
-        "alternatives": {"valley": 1e-2, "steepest": 0.1},
-        "method": "valley",
-        "confidence": 0.5,
-    }
+    d = FinderResult(
+        rates=rates,
+        losses=1 / (1 + rates),
+        smoothed=1 / (1 + rates),
+        suggestion=1e-2,
+        alternatives={"valley": 1e-2, "steepest": 0.1},
+        method="valley",
+        confidence=0.5,
+    )
     report.plot_range_test(d, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -91,22 +98,22 @@ def test_write_comparison_self_contained(tmp_path):
     runs = [_run("a", 0, 1.0, [2.0, 1.0]), _run("b", 0, 0.5, [0.9, 0.5])]
     summary, target = report.summarise(runs, ["a", "b"])
     rec, why = report.recommend(summary)
-    comp = {
-        "task": "t",
-        "peak": 0.1,
-        "steps": 8,
-        "seeds": [0],
-        "runs": runs,
-        "summary": summary,
-        "candidates": [
-            {"name": "a", "spec": "a(1.0)", "plateau": None},
-            {"name": "b", "spec": "b(1.0)", "plateau": {"factor": 0.2}},
-        ],
-        "recommendation": rec,
-        "reasoning": why,
-        "target": target,
-        "finder": None,
-    }
+    comp = Comparison(
+        task="t",
+        peak=0.1,
+        steps=8,
+        seeds=(0,),
+        runs=tuple(runs),
+        summary=tuple(summary),
+        candidates=(Candidate("a", "a(1.0)"), Candidate("b", "b(1.0)", {"factor": 0.2})),
+        recommendation=rec,
+        reasoning=why,
+        target=target,
+        finder=None,
+        wall_s=1.0,
+        refinements=(),
+        common_recommendation=rec,
+    )
     page = report.write_comparison(comp, tmp_path).read_text()
     for f in ("schedules.png", "training.png", "results.json", "runs.csv", "summary.csv"):
         assert (tmp_path / f).exists(), f

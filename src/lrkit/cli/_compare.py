@@ -111,13 +111,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if comp.finder is not None:
         f = comp.finder
-        print(
-            f"range test: peak rate {comp.peak:.3g} ({f['method']}, confidence "
-            f"{f['confidence']:.2f})"
-        )
+        print(f"range test: peak rate {comp.peak:.3g} ({f.method}, confidence {f.confidence:.2f})")
     else:
         print(f"peak rate {comp.peak:.3g} (given)")
-    print(f"task {comp.task}: {comp.steps} steps per run, seeds {comp.seeds}\n")
+    print(f"task {comp.task}: {comp.steps} steps per run, seeds {list(comp.seeds)}\n")
     print(comp.table())
     line = f"\nrecommendation: {comp.recommendation or 'none'}"
     if comp.recommendation and comp.refinements:
@@ -128,13 +125,12 @@ def run(args: argparse.Namespace) -> int:
     print(comp.reasoning)
     if comp.recommendation:
         from lrkit.tools.tables import text_table
-        from lrkit.tune.report import REFINEMENT_HEADER, refinement_note, refinement_rows
+        from lrkit.tune.report import REFINEMENT_HEADER, refinement_rows
 
-        d = comp.to_dict()
         if comp.refinements:
             rows = refinement_rows(comp.refinements, comp.recommendation)
             print("\n" + text_table(REFINEMENT_HEADER, rows))
-        print(f"\n{refinement_note(d)}")
+        print(f"\n{comp.refinement_note()}")
         print(f"use: {comp.recommended_spec}")
     html = comp.write(args.out)
     print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")

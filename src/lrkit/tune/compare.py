@@ -1,17 +1,19 @@
 """Compare learning-rate schedules on one task: same model, same initialisation, same data order,
 equal step budget, several seeds (the engine behind ``lrkit compare``).
 
-A comparison finds the peak rate with the range test (:func:`lrkit.tune.finder.find_lr`) unless
-one is given, builds the candidate schedules at that peak, trains one run per (schedule, seed)
-— in this process or in ``jobs`` worker processes — and writes each finished run atomically to
-``<out>/runs/`` so an interrupted comparison resumes without redoing them. Then, unless told
-not to, it refines the peaks of the best few schedules by factor steps (:mod:`._refine_runs`)
-and recommends the best of them, each at its own peak: schedules differ in the peak they
-tolerate (a warmup or a short decay phase moves it), so one common peak can favour the wrong one.
+A comparison finds the peak rate with the range test (:func:`lrkit.tune.find_lr`) unless one is
+given, builds the candidate schedules at that peak, hands one trial per (schedule, seed) to an
+executor (:mod:`lrkit.tune.executors`: this process, or ``jobs`` worker processes) and writes
+each finished run atomically to ``<out>/runs/`` so an interrupted comparison resumes without
+redoing them. Then, unless told not to, it refines the peaks of the best few schedules by factor
+steps (:mod:`._refine_runs`) and recommends the best of them, each at its own peak: schedules
+differ in the peak they tolerate (a warmup or a short decay phase moves it), so one common peak
+can favour the wrong one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -26,16 +28,10 @@ import torch
 from lrkit.tools._files import write_json
 from lrkit.tune import report as _report
 from lrkit.tune import summary as _summary
+from lrkit.tune._refine_runs import RefineOptions
 from lrkit.tune._refine_runs import refine as _refine
-from lrkit.tune._runs import (
-    execute_runs,
-    file_slug,
-    load_run,
-    progress_bar,
-    run_key,
-    train_run,
-    worker_pool,
-)
+from lrkit.tune._runs import run_key, train_run
+from lrkit.tune._search import Search, main_stem, progress_bar
 from lrkit.tune.candidates import (
     DEFAULT_SCHEDULES,
     Candidate,
@@ -44,12 +40,18 @@ from lrkit.tune.candidates import (
     candidates,
     spec_schedule,
 )
+from lrkit.tune.comparison import Comparison
+from lrkit.tune.executors import local_executor
+from lrkit.tune.range_test import FinderResult
+from lrkit.tune.records import PeakRefinement, RunResult
 from lrkit.tune.tasks import Task, load_task
 
 __all__ = [
     "DEFAULT_SCHEDULES",
     "Candidate",
+    "CompareOptions",
     "Comparison",
+    "RefineOptions",
     "builtin_schedule",
     "candidates",
     "compare",
@@ -59,263 +61,205 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------- comparison
-@dataclass
-class Comparison:
-    """The outcome of :func:`compare`: the peak, the finder result, every run and the summary.
+@dataclass(frozen=True)
+class CompareOptions:
+    """The settings of :func:`compare` (see there), validated when built; ``seeds`` is kept as
+    the tuple of seeds."""
 
-    ``summary`` and ``common_recommendation`` are at the common peak; ``recommendation`` is the
-    final choice, made among the refined schedules at their own peaks (the same as
-    ``common_recommendation`` when nothing was refined); ``refinements`` holds one record per
-    refined schedule, best at the common peak first.
-    """
-
-    task: str
-    peak: float
-    steps: int
-    seeds: list[int]
-    candidates: list[Candidate]
-    runs: list[dict[str, Any]]
-    finder: dict[str, Any] | None = None
-    summary: list[dict[str, Any]] = field(default_factory=list)
-    recommendation: str = ""
-    reasoning: str = ""
+    schedules: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int | None = None
+    peak: float | None = None
     target: float | None = None
-    wall_s: float = 0.0
-    refinements: list[dict[str, Any]] = field(default_factory=list)
-    common_recommendation: str = ""
+    jobs: int = 1
+    out: Path | None = None
+    resume: bool = False
+    progress: bool = True
+    finder_steps: int = 100
+    refine: RefineOptions = field(default_factory=RefineOptions)
 
-    @property
-    def refinement(self) -> dict[str, Any] | None:
-        """The recommended schedule's refinement record (None when it was not refined)."""
-        comp = {"refinements": self.refinements, "recommendation": self.recommendation}
-        return _summary.chosen_refinement(comp)  # type: ignore[return-value]
+    def __post_init__(self) -> None:
+        s = self.steps
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 10):
+            raise ValueError(f"compare: steps must be an integer >= 10, got steps={s!r}")
+        j = self.jobs
+        if isinstance(j, bool) or not isinstance(j, int) or j < 1:
+            raise ValueError(f"compare: jobs must be an integer >= 1, got jobs={j!r}")
+        if self.resume and self.out is None:
+            raise ValueError("compare: resume=True needs out= (the report folder)")
+        p = self.peak
+        if p is not None and not (
+            isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < math.inf
+        ):
+            raise ValueError(f"compare: peak must be a finite number > 0, got peak={p!r}")
 
-    @property
-    def refined_peak(self) -> float:
-        """The recommended schedule's refined peak (the common peak when not refined)."""
-        ref = self.refinement
-        return ref["refined_peak"] if ref else self.peak
+    @classmethod
+    def from_settings(cls, **settings: Any) -> CompareOptions:
+        """Options from :func:`compare`'s keyword settings (``seeds`` a count or a sequence,
+        ``out`` a path or str, ``refine`` a bool, ``refine_factor``/``refine_steps``/
+        ``refine_top``).
 
-    @property
-    def recommended_spec(self) -> str:
-        """The recommended schedule's spec at the refined peak ("" when none); a plateau
-        candidate's controller is named after it."""
-        ref = self.refinement
-        if ref:
-            spec, plateau = ref["spec"], ref["plateau"]
-        else:
-            c = next((c for c in self.candidates if c.name == self.recommendation), None)
-            if c is None:
-                return ""
-            spec, plateau = c.spec, c.plateau
-        return spec + (f" + Plateau({_kwargs(plateau)})" if plateau else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything as plain JSON-ready data (what the report is written from)."""
-        return {
-            "task": self.task,
-            "peak": self.peak,
-            "steps": self.steps,
-            "seeds": list(self.seeds),
-            "candidates": [
-                {"name": c.name, "spec": c.spec, "plateau": c.plateau} for c in self.candidates
-            ],
-            "finder": self.finder,
-            "summary": self.summary,
-            "recommendation": self.recommendation,
-            "common_recommendation": self.common_recommendation,
-            "reasoning": self.reasoning,
-            "refined_peak": self.refined_peak,
-            "recommended_spec": self.recommended_spec,
-            "refinements": self.refinements,
-            "target": self.target,
-            "wall_s": self.wall_s,
-            "runs": self.runs,
-        }
-
-    def table(self) -> str:
-        """The summary as an aligned text table."""
-        return _report.summary_table(self.summary, self.target)
-
-    def write(self, folder: str | Path) -> Path:
-        """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
-        return _report.write_comparison(self.to_dict(), folder)
+        Raises:
+            TypeError: an unknown setting.
+            ValueError: a bad value (the message names it).
+        """
+        refine_keys = {"refine": "enabled", "refine_factor": "factor"}
+        refine_keys |= {"refine_steps": "max_steps", "refine_top": "top"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"refine"}
+        unknown = set(settings) - known - set(refine_keys)
+        if unknown:
+            raise TypeError(
+                f"compare: unknown setting(s) {sorted(unknown)}; known: "
+                f"{sorted(known | set(refine_keys))}"
+            )
+        refine = RefineOptions(
+            **{refine_keys[k]: settings.pop(k) for k in list(settings) if k in refine_keys}
+        )
+        if "seeds" in settings:
+            settings["seeds"] = _seed_list(settings["seeds"])
+        if settings.get("schedules") is not None:
+            settings["schedules"] = tuple(settings["schedules"])
+        if settings.get("out") is not None:
+            settings["out"] = Path(settings["out"])
+        return cls(refine=refine, **settings)
 
 
-def _kwargs(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in d.items())
+def _seed_list(seeds: object) -> tuple[int, ...]:
+    out = (
+        list(range(seeds))
+        if isinstance(seeds, int) and not isinstance(seeds, bool)
+        else list(seeds)  # type: ignore[call-overload]
+        if isinstance(seeds, Sequence) and not isinstance(seeds, str)
+        else []
+    )
+    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
+        raise ValueError(
+            f"compare: seeds must be a positive count or integers >= 0, got seeds={seeds!r}"
+        )
+    return tuple(out)
 
 
 def compare(
-    task: str | Task | None = None,
-    *,
-    schedules: Sequence[str] | None = None,
-    seeds: int | Sequence[int] = 3,
-    steps: int | None = None,
-    peak: float | None = None,
-    target: float | None = None,
-    jobs: int = 1,
-    out: str | Path | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    finder_steps: int = 100,
-    refine: bool = True,
-    refine_factor: float = 2.0,
-    refine_steps: int = 2,
-    refine_top: int = 3,
+    task: str | Task | None = None, options: CompareOptions | None = None, /, **settings: Any
 ) -> Comparison:
     """Compare schedules on ``task`` and recommend one.
 
-    Args:
-        task: a built-in name, ``"module:function"``, or a :class:`Task` (``jobs > 1`` needs a
-            name, which each worker process loads).
-        schedules: built-in names (:data:`DEFAULT_SCHEDULES`) and/or spec texts using ``peak``.
-        seeds: a count (seeds ``0..n-1``) or the seeds.
-        steps: the step budget per run (default: the task's).
-        peak: the peak rate; None runs the range test (on the seed-0 model) to find it.
-        target: the validation loss for "steps to target" (default: the median of the
-            schedules' mean final losses).
-        jobs: worker processes (1: in this process).
-        out: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
-        resume: reuse the finished runs (and range test) found in ``out`` with the same settings.
-        refine: after the comparison, tune the peaks of the ``refine_top`` schedules with the
-            lowest mean final validation loss at the common peak: train each at
-            ``peak / refine_factor`` and ``peak * refine_factor`` (same seeds, budget and
-            initialisation) and, while its mean final validation loss keeps falling, step on in
-            that direction, at most ``refine_steps`` steps from the peak
-            (:func:`lrkit.tune.rules.refine_peak`); then recommend the best of them, each at
-            its own refined peak (:attr:`Comparison.refined_peak`,
-            :attr:`Comparison.recommended_spec`). Cost per refined schedule: ``refine_steps + 1``
-            extra rates at most (3 by default), each over every seed; 2 when the peak is
-            already the best of three.
-        refine_factor: the factor between rates tried, > 1.
-        refine_steps: the most factor steps from the peak, >= 1.
-        refine_top: how many schedules to refine, >= 1 (the best at the common peak first; a
-            spec text without ``peak`` does not use the rate, is not retrained and does not
-            count).
+    Settings are given as keywords (or as a :class:`CompareOptions`, not both):
+
+    * ``schedules``: built-in recipe names (:data:`DEFAULT_SCHEDULES`, see
+      :mod:`lrkit.tune.recipes`) and/or spec texts using ``peak``.
+    * ``seeds``: a count (seeds ``0..n-1``, default 3) or the seeds.
+    * ``steps``: the step budget per run (default: the task's).
+    * ``peak``: the peak rate; None runs the range test (on the seed-0 model) to find it.
+    * ``target``: the validation loss for "steps to target" (default: the median of the
+      schedules' mean final losses).
+    * ``jobs``: worker processes (1: in this process).
+    * ``out``: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
+    * ``resume``: reuse the finished runs (and range test) found in ``out`` with the same
+      settings.
+    * ``refine`` (default True): after the comparison, tune the peaks of the ``refine_top``
+      (3) schedules with the lowest mean final validation loss at the common peak: train each at
+      ``peak / refine_factor`` and ``peak * refine_factor`` (factor 2; same seeds, budget and
+      initialisation) and, while its mean final validation loss keeps falling, step on in that
+      direction, at most ``refine_steps`` (2) steps from the peak
+      (:func:`lrkit.tune.rules.refine_peak`); then recommend the best of them, each at its own
+      refined peak (:attr:`Comparison.refined_peak`, :attr:`Comparison.recommended_spec`). Cost
+      per refined schedule: ``refine_steps + 1`` extra rates at most (3 by default), each over
+      every seed; 2 when the peak is already the best of three. A spec text without ``peak``
+      does not use the rate, is not retrained and does not count.
+    * ``progress`` (True): progress bars; ``finder_steps`` (100): updates of the range test.
 
     Raises:
         ValueError: bad seeds/steps/jobs/peak/refine settings, ``resume`` without ``out``,
             ``jobs > 1`` with a Task object, unknown schedules or bad specs.
+        TypeError: an unknown setting, or both ``options`` and settings.
     """
+    if options is not None and settings:
+        raise TypeError("compare: give options or keyword settings, not both")
+    opts = options if options is not None else CompareOptions.from_settings(**settings)
     t0 = time.perf_counter()
     ref = task if isinstance(task, str) else None
     the_task = load_task(task)
     name = ref or the_task.name
-    seed_list = (
-        list(range(seeds))
-        if isinstance(seeds, int) and not isinstance(seeds, bool)
-        else list(seeds)  # type: ignore[arg-type]
-    )
-    if not seed_list or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seed_list
-    ):
-        raise ValueError(
-            f"compare: seeds must be a positive count or integers >= 0, got seeds={seeds!r}"
-        )
-    n_steps = the_task.steps if steps is None else steps
+    n_steps = the_task.steps if opts.steps is None else opts.steps
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 10:
-        raise ValueError(f"compare: steps must be an integer >= 10, got steps={steps!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"compare: jobs must be an integer >= 1, got jobs={jobs!r}")
-    if jobs > 1 and ref is None:
+        raise ValueError(f"compare: steps must be an integer >= 10, got steps={n_steps!r}")
+    if opts.jobs > 1 and ref is None:
         raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
-    if resume and out is None:
-        raise ValueError("compare: resume=True needs out= (the report folder)")
-    if peak is not None and not (isinstance(peak, (int, float)) and 0 < peak < math.inf):
-        raise ValueError(f"compare: peak must be a finite number > 0, got peak={peak!r}")
-    ok = isinstance(refine_factor, (int, float)) and not isinstance(refine_factor, bool)
-    if not (ok and 1 < refine_factor < math.inf):
-        raise ValueError(
-            f"compare: refine_factor must be a finite number > 1, got refine_factor={refine_factor!r}"
-        )
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 1:
-        raise ValueError(
-            f"compare: refine_steps must be an integer >= 1, got refine_steps={refine_steps!r}"
-        )
-    if isinstance(refine_top, bool) or not isinstance(refine_top, int) or refine_top < 1:
-        raise ValueError(
-            f"compare: refine_top must be an integer >= 1, got refine_top={refine_top!r}"
-        )
-    folder = Path(out) if out is not None else None
-    candidates(schedules, 1.0, n_steps)  # unknown names and bad specs fail before any training
+    candidates(opts.schedules, 1.0, n_steps)  # unknown names and bad specs fail before training
 
-    # One pool of workers serves the comparison and the refinement (a pool per batch would pay
-    # the worker start-up again for each refinement step). It starts first, so that the
-    # workers import torch and load the task while the range test runs here.
-    with worker_pool(jobs, ref) as pool:
-        finder = _find_peak(the_task, name, folder, resume, finder_steps) if peak is None else None
-        the_peak = float(peak) if peak is not None else float(finder["suggestion"])  # type: ignore[index]
-        cands = candidates(schedules, the_peak, n_steps)
-
-        todo, runs = [], []
-        refined: list[dict[str, Any]] = []
-        for cand in cands:
-            for seed in seed_list:
-                key = run_key(name, cand, seed, n_steps)
-                path = (
-                    folder / "runs" / f"{file_slug(cand.name)}-seed{seed}.json" if folder else None
-                )
-                done = load_run(path, key) if (resume and path is not None) else None
-                if done is not None:
-                    runs.append(done)
-                else:
-                    todo.append((cand, seed, key, path))
-        bar = progress_bar(progress, len(cands) * len(seed_list), len(runs))
+    # One executor serves the comparison and the refinement (a pool per batch would pay the
+    # worker start-up again for each refinement step). It starts first, so that the workers
+    # import torch and load the task while the range test runs here.
+    with local_executor(opts.jobs, the_task, ref) as executor:
+        finder = None
+        if opts.peak is None:
+            finder = _find_peak(the_task, name, opts.out, opts.resume, opts.finder_steps)
+        the_peak = float(opts.peak) if opts.peak is not None else float(finder.suggestion)  # type: ignore[union-attr]
+        cands = candidates(opts.schedules, the_peak, n_steps)
+        bar = progress_bar(opts.progress, len(cands) * len(opts.seeds), 0)
+        search = Search(the_task, name, opts.seeds, n_steps, executor, opts.out, opts.resume, bar)
         try:
-            runs += execute_runs(the_task, ref, todo, n_steps, pool, bar)
-            order = {
-                (c.name, s): i for i, (c, s) in enumerate((c, s) for c in cands for s in seed_list)
-            }
-            runs.sort(key=lambda r: order[(r["schedule"], r["seed"])])
-            summary, tgt = _report.summarise(runs, [c.name for c in cands], target)
+            runs = search.results([(c, main_stem(c)) for c in cands])
+            summary, tgt = _report.summarise(runs, [c.name for c in cands], opts.target)
             rec, why = _report.recommend(summary)
-            final, refined = rec, []
-            if refine and rec:
-                for row in _summary.ranked(summary):
-                    if sum(not r["fixed"] for r in refined) == refine_top:
-                        break
-                    item = row["schedule"]  # a candidate's name is its item (spec text stripped)
-                    refined.append(
-                        _refine(
-                            the_task,
-                            ref,
-                            name,
-                            functools.partial(candidate_at, item, n_steps),
-                            the_peak,
-                            [r for r in runs if r["schedule"] == row["schedule"]],
-                            seed_list,
-                            n_steps,
-                            factor=float(refine_factor),
-                            max_steps=refine_steps,
-                            pool=pool,
-                            folder=folder,
-                            resume=resume,
-                            bar=bar,
-                        )
-                    )
+            final, refined = rec, _refinements(search, summary, runs, the_peak, opts.refine, rec)
+            if refined:
                 final, why_refined = _summary.recommend_refined(refined, rec)
                 why = f"At the common peak {the_peak:.3g}: {why} {why_refined}"
         finally:
             if bar is not None:
                 bar.close()
-    comp = Comparison(
-        name, the_peak, n_steps, seed_list, cands, runs, finder, summary, final, why, tgt
+    return Comparison(
+        task=name,
+        peak=the_peak,
+        steps=n_steps,
+        seeds=opts.seeds,
+        candidates=tuple(cands),
+        runs=tuple(runs),
+        finder=finder,
+        summary=tuple(summary),
+        recommendation=final,
+        reasoning=why,
+        target=tgt,
+        wall_s=time.perf_counter() - t0,
+        refinements=tuple(refined),
+        common_recommendation=rec,
+        finder_steps=opts.finder_steps if finder is not None else 0,
     )
-    comp.refinements, comp.common_recommendation = refined, rec
-    comp.wall_s = time.perf_counter() - t0
-    return comp
 
 
-def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int) -> dict[str, Any]:
+def _refinements(
+    search: Search,
+    summary: Sequence[Any],
+    runs: Sequence[RunResult],
+    peak: float,
+    opts: RefineOptions,
+    rec: str,
+) -> list[PeakRefinement]:
+    """Refine the peaks of the ``opts.top`` best schedules at the common peak (none when
+    refinement is off or nothing converged)."""
+    refined: list[PeakRefinement] = []
+    if not (opts.enabled and rec):
+        return refined
+    for row in _summary.ranked(summary):
+        if sum(not r.fixed for r in refined) == opts.top:
+            break
+        item = row.schedule  # a candidate's name is its item (spec text stripped)
+        cand_at = functools.partial(candidate_at, item, search.steps)
+        at_peak = [r for r in runs if r.schedule == row.schedule]
+        refined.append(_refine(search, cand_at, peak, at_peak, opts))
+    return refined
+
+
+def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int) -> FinderResult:
     from lrkit.tune.finder import find_lr
 
     path = folder / "finder.json" if folder else None
     if resume and path is not None and path.exists():
         d = json.loads(path.read_text())
         if d.get("task") == name and d.get("steps") == n:
-            return d
+            return FinderResult.from_dict(d)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = task.model()
@@ -327,7 +271,6 @@ def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int)
         res = find_lr(model, opt, task.loss, task.batches(0), start=1e-6, end=10.0, steps=n)
     finally:
         torch.set_num_threads(threads)
-    d = {"task": name, "steps": n, **res.to_dict()}
     if path is not None:
-        write_json(path, d)
-    return d
+        write_json(path, {"task": name, "steps": n, **res.to_dict()})
+    return res

@@ -15,15 +15,21 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lrkit.tools._files import atomic_write, write_csv, write_json
 from lrkit.tools.tables import html_table, text_table
+
+if TYPE_CHECKING:
+    from lrkit.tune.comparison import Comparison
+    from lrkit.tune.range_test import FinderResult
+    from lrkit.tune.records import RunResult, SummaryRow
 from lrkit.tune.summary import (
     REFINEMENT_HEADER,
     _fmt,
+    mean_pm_std,
     recommend,
     refinement_note,
     refinement_rows,
@@ -66,21 +72,19 @@ def _finish(fig: Any, path: str | os.PathLike[str] | None) -> Any:
     return fig
 
 
-def plot_range_test(result: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Any:
+def plot_range_test(result: FinderResult, path: str | os.PathLike[str] | None = None) -> Any:
     """Loss against rate (log scale): raw and smoothed, each rule's rate as a dashed line and
-    the suggestion as a solid one. ``result`` is :meth:`FinderResult.to_dict`'s form."""
+    the suggestion as a solid one."""
     plt = _pyplot()
-    r = np.asarray(result["rates"], dtype=float)
-    raw = np.asarray([np.nan if v is None else v for v in result["losses"]], dtype=float)
-    sm = np.asarray([np.nan if v is None else v for v in result["smoothed"]], dtype=float)
+    r = np.asarray(result.rates, dtype=float)
+    raw = np.asarray(result.losses, dtype=float)
+    sm = np.asarray(result.smoothed, dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(r, raw, color="0.75", lw=1, label="loss")
     ax.plot(r, sm, color="C0", lw=2, label="smoothed")
-    for i, (name, rate) in enumerate(result.get("alternatives", {}).items()):
+    for i, (name, rate) in enumerate(result.alternatives.items()):
         ax.axvline(rate, color=f"C{i + 1}", ls="--", lw=1, label=f"{name}: {rate:.2g}")
-    ax.axvline(
-        result["suggestion"], color="k", lw=1.5, label=f"suggested: {result['suggestion']:.2g}"
-    )
+    ax.axvline(result.suggestion, color="k", lw=1.5, label=f"suggested: {result.suggestion:.2g}")
     finite = sm[np.isfinite(sm)]
     if finite.size:
         raw_ok = raw[np.isfinite(raw)]
@@ -90,9 +94,7 @@ def plot_range_test(result: Mapping[str, Any], path: str | os.PathLike[str] | No
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    ax.set_title(
-        f"LR range test ({result.get('method', '')}, confidence {result.get('confidence', 0):.2f})"
-    )
+    ax.set_title(f"LR range test ({result.method}, confidence {result.confidence:.2f})")
     ax.legend(fontsize=8)
     return _finish(fig, path)
 
@@ -163,25 +165,25 @@ def html_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
 SUMMARY_HEADER = ("schedule", "val loss", "accuracy", "steps to target", "wall s/run")
 
 
-def summary_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+def summary_rows(rows: Sequence[SummaryRow]) -> list[list[str]]:
     """The summary as table cells: mean ± std loss, accuracy %, steps to target, seconds."""
     out = []
     for r in rows:
-        if math.isfinite(r["val_loss_mean"]):
-            loss = f"{r['val_loss_mean']:.4f} ± {r['val_loss_std']:.4f}"
-            if r["diverged"]:
-                loss += f" ({r['diverged']} diverged)"
+        if math.isfinite(r.val_loss_mean):
+            loss = mean_pm_std(r.val_loss_mean, r.val_loss_std)
+            if r.diverged:
+                loss += f" ({r.diverged} diverged)"
         else:
             loss = "diverged"
-        acc = "-" if r.get("acc_mean") is None else f"{100 * r['acc_mean']:.1f}%"
-        st = "-" if r.get("steps_to_target") is None else f"{r['steps_to_target']:.0f}"
-        if r.get("steps_to_target") is not None and r["reached_target"] < r["seeds"]:
-            st += f" ({r['reached_target']}/{r['seeds']})"
-        out.append([r["schedule"], loss, acc, st, f"{r['wall_s_mean']:.2f}"])
+        acc = "-" if r.acc_mean is None else f"{100 * r.acc_mean:.1f}%"
+        st = "-" if r.steps_to_target is None else f"{r.steps_to_target:.0f}"
+        if r.steps_to_target is not None and r.reached_target < r.seeds:
+            st += f" ({r.reached_target}/{r.seeds})"
+        out.append([r.schedule, loss, acc, st, f"{r.wall_s_mean:.2f}"])
     return out
 
 
-def summary_table(rows: Sequence[Mapping[str, Any]], target: float | None) -> str:
+def summary_table(rows: Sequence[SummaryRow], target: float | None) -> str:
     """An aligned text table of the summary with the target loss in a footnote."""
     note = (
         f"\n(steps to target: first validation at or below {_fmt(target)}, the median final loss "
@@ -193,20 +195,24 @@ def summary_table(rows: Sequence[Mapping[str, Any]], target: float | None) -> st
 
 
 def _mean_curves(
-    runs: Sequence[Mapping[str, Any]], part: str
+    runs: Sequence[RunResult], part: str
 ) -> dict[str, tuple[list[float], list[float]]]:
+    """Per schedule, the mean over seeds of the ``"train"`` or ``"val"`` loss curve (cut to the
+    shortest seed's length)."""
     out: dict[str, tuple[list[float], list[float]]] = {}
-    by: dict[str, list[Mapping[str, Any]]] = {}
+    by: dict[str, list[RunResult]] = {}
     for r in runs:
-        by.setdefault(r["schedule"], []).append(r)
+        by.setdefault(r.schedule, []).append(r)
     for name, rs in by.items():
-        n = min(len(r[part]["step"]) for r in rs)
+        curves = [
+            (r.train_step, r.train_loss) if part == "train" else (r.val_step, r.val_loss)
+            for r in rs
+        ]
+        n = min(len(c[0]) for c in curves)
         if n == 0:
             continue
-        losses = np.array(
-            [[np.nan if v is None else v for v in r[part]["loss"][:n]] for r in rs], dtype=float
-        )
-        out[name] = (list(rs[0][part]["step"][:n]), np.nanmean(losses, axis=0).tolist())
+        losses = np.array([c[1][:n] for c in curves], dtype=float)
+        out[name] = (list(curves[0][0][:n]), np.nanmean(losses, axis=0).tolist())
     return out
 
 
@@ -222,48 +228,49 @@ _RUN_COLUMNS = (
 )
 
 
-def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) -> Path:
+def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
     """Write a comparison's report folder: ``schedules.png``, ``training.png``,
     ``range_test.png`` (when the range test ran), ``results.json`` (everything), ``runs.csv``
     (one row per run), ``summary.csv`` and ``report.html`` (self-contained). Returns the HTML
     path."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    runs = comp["runs"]
-    lr_curves = {}
+    runs = comp.runs
+    lr_curves: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
     for r in runs:
-        if r["schedule"] not in lr_curves and r["lr"]:
-            lr_curves[r["schedule"]] = (list(range(len(r["lr"]))), r["lr"])
+        if r.schedule not in lr_curves and r.lr:
+            lr_curves[r.schedule] = (list(range(len(r.lr))), list(r.lr))
     import matplotlib.pyplot as plt
 
     figs = [plot_schedules(lr_curves, out / "schedules.png")]
     figs.append(
         plot_training(_mean_curves(runs, "train"), _mean_curves(runs, "val"), out / "training.png")
     )
-    if comp.get("finder"):
-        figs.append(plot_range_test(comp["finder"], out / "range_test.png"))
+    if comp.finder is not None:
+        figs.append(plot_range_test(comp.finder, out / "range_test.png"))
     for f in figs:
         plt.close(f)
-    write_json(out / "results.json", comp)
-    write_csv(out / "runs.csv", [{k: r[k] for k in _RUN_COLUMNS} for r in runs])
-    write_csv(out / "summary.csv", comp["summary"])
+    data = comp.to_dict()
+    write_json(out / "results.json", data)
+    write_csv(out / "runs.csv", [{k: r[k] for k in _RUN_COLUMNS} for r in data["runs"]])
+    write_csv(out / "summary.csv", data["summary"])
     sections = [
         (
             "Recommendation",
-            f"<p><b>{html.escape(comp['recommendation'] or 'none')}</b></p>"
-            f"<p>{html.escape(comp['reasoning'])}</p>"
-            f"<p>{html.escape(refinement_note(comp))}.</p>"
-            f"<pre>{html.escape(comp.get('recommended_spec') or '')}</pre>",
+            f"<p><b>{html.escape(comp.recommendation or 'none')}</b></p>"
+            f"<p>{html.escape(comp.reasoning)}</p>"
+            f"<p>{html.escape(comp.refinement_note())}.</p>"
+            f"<pre>{html.escape(comp.recommended_spec)}</pre>",
         ),
         (
-            f"Results at the common peak {comp['peak']:.3g}",
-            html_table(SUMMARY_HEADER, summary_rows(comp["summary"]))
-            + f"<p>Task <code>{html.escape(comp['task'])}</code>, {comp['steps']} steps per run, "
-            f"seeds {html.escape(str(comp['seeds']))}, peak rate {comp['peak']:.4g}, target loss "
-            f"{_fmt(comp.get('target'))}. Final validation loss: mean ± sample std over seeds.</p>",
+            f"Results at the common peak {comp.peak:.3g}",
+            html_table(SUMMARY_HEADER, summary_rows(comp.summary))
+            + f"<p>Task <code>{html.escape(comp.task)}</code>, {comp.steps} steps per run, "
+            f"seeds {html.escape(str(list(comp.seeds)))}, peak rate {comp.peak:.4g}, target loss "
+            f"{_fmt(comp.target)}. Final validation loss: mean ± sample std over seeds.</p>",
         ),
         (
-            f"Training curves at the common peak {comp['peak']:.3g} (mean over seeds)",
+            f"Training curves at the common peak {comp.peak:.3g} (mean over seeds)",
             embed_png(out / "training.png"),
         ),
         (
@@ -272,16 +279,14 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
             + html_table(
                 ("schedule", "spec"),
                 [
-                    (c["name"], c["spec"] + (f" + plateau{c['plateau']}" if c["plateau"] else ""))
-                    for c in comp["candidates"]
+                    (c.name, c.spec + (f" + plateau{c.plateau}" if c.plateau else ""))
+                    for c in comp.candidates
                 ],
             ),
         ),
     ]
-    if comp.get("refinements"):
-        body = html_table(
-            REFINEMENT_HEADER, refinement_rows(comp["refinements"], comp["recommendation"])
-        )
+    if comp.refinements:
+        body = html_table(REFINEMENT_HEADER, refinement_rows(comp.refinements, comp.recommendation))
         body += (
             "<p>The schedules with the lowest loss at the common peak are trained again at "
             "factor steps from it (same seeds, budget and initialisation); each keeps the rate "
@@ -289,17 +294,17 @@ def write_comparison(comp: Mapping[str, Any], folder: str | os.PathLike[str]) ->
             "them at its own rate.</p>"
         )
         sections.insert(2, ("Peak refinement", body))
-    if comp.get("finder"):
-        f = comp["finder"]
-        alts = ", ".join(f"{k} {v:.3g}" for k, v in f["alternatives"].items())
+    if comp.finder is not None:
+        f = comp.finder
+        alts = ", ".join(f"{k} {v:.3g}" for k, v in f.alternatives.items())
         sections.append(
             (
                 "Range test",
                 embed_png(out / "range_test.png")
-                + f"<p>Suggested peak {f['suggestion']:.4g} ({html.escape(f['method'])}, confidence "
-                f"{f['confidence']:.2f}); alternatives: {html.escape(alts)}.</p>",
+                + f"<p>Suggested peak {f.suggestion:.4g} ({html.escape(f.method)}, confidence "
+                f"{f.confidence:.2f}); alternatives: {html.escape(alts)}.</p>",
             )
         )
-    page = html_page(f"lrkit compare: {comp['task']}", sections)
+    page = html_page(f"lrkit compare: {comp.task}", sections)
     atomic_write(out / "report.html", page)
     return out / "report.html"

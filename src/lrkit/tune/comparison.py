@@ -1,0 +1,122 @@
+"""The outcome of a schedule comparison (:class:`Comparison`), a frozen record: the peak and the
+range test, every run, the summary at the common peak, the refinements and the recommendation.
+It becomes JSON only when written (:meth:`Comparison.to_dict`, :meth:`Comparison.write`).
+
+numpy and the standard library only (the report's plots import matplotlib when written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrkit.tune import summary as _summary
+from lrkit.tune.candidates import Candidate
+from lrkit.tune.range_test import FinderResult
+from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of :func:`lrkit.tune.compare`.
+
+    ``summary`` and ``common_recommendation`` are at the common peak; ``recommendation`` is the
+    final choice, made among the refined schedules at their own peaks (the same as
+    ``common_recommendation`` when nothing was refined); ``refinements`` holds one record per
+    refined schedule, best at the common peak first. ``finder`` is the range test (None when the
+    peak was given), run for ``finder_steps`` updates.
+    """
+
+    task: str
+    peak: float
+    steps: int
+    seeds: tuple[int, ...]
+    candidates: tuple[Candidate, ...]
+    runs: tuple[RunResult, ...]
+    finder: FinderResult | None
+    summary: tuple[SummaryRow, ...]
+    recommendation: str
+    reasoning: str
+    target: float | None
+    wall_s: float
+    refinements: tuple[PeakRefinement, ...]
+    common_recommendation: str
+    finder_steps: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def refinement(self) -> PeakRefinement | None:
+        """The recommended schedule's refinement (None when it was not refined)."""
+        return _summary.chosen_refinement(self.refinements, self.recommendation)
+
+    @property
+    def refined_peak(self) -> float:
+        """The recommended schedule's refined peak (the common peak when not refined)."""
+        ref = self.refinement
+        return ref.refined_peak if ref else self.peak
+
+    @property
+    def recommended_spec(self) -> str:
+        """The recommended schedule's spec at the refined peak ("" when none); a plateau
+        candidate's controller is named after it."""
+        ref = self.refinement
+        plateau: Mapping[str, Any] | None
+        if ref:
+            spec, plateau = ref.spec, ref.plateau
+        else:
+            c = next((c for c in self.candidates if c.name == self.recommendation), None)
+            if c is None:
+                return ""
+            spec, plateau = c.spec, c.plateau
+        return spec + (f" + Plateau({_kwargs(plateau)})" if plateau else "")
+
+    def refinement_note(self) -> str:
+        """One line on the recommended schedule's peak (:func:`lrkit.tune.summary.refinement_note`)."""
+        return _summary.refinement_note(self.peak, self.finder is not None, self.refinement)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-ready data (``results.json``)."""
+        finder = (
+            {"task": self.task, "steps": self.finder_steps, **self.finder.to_dict()}
+            if self.finder is not None
+            else None
+        )
+        return {
+            "task": self.task,
+            "peak": self.peak,
+            "steps": self.steps,
+            "seeds": list(self.seeds),
+            "candidates": [
+                {"name": c.name, "spec": c.spec, "plateau": c.plateau} for c in self.candidates
+            ],
+            "finder": finder,
+            "summary": [r.to_json() for r in self.summary],
+            "recommendation": self.recommendation,
+            "common_recommendation": self.common_recommendation,
+            "reasoning": self.reasoning,
+            "notes": list(self.notes),
+            "refined_peak": self.refined_peak,
+            "recommended_spec": self.recommended_spec,
+            "refinements": [r.to_json() for r in self.refinements],
+            "target": self.target,
+            "wall_s": self.wall_s,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+    def table(self) -> str:
+        """The summary as an aligned text table."""
+        from lrkit.tune import report
+
+        return report.summary_table(self.summary, self.target)
+
+    def write(self, folder: str | Path) -> Path:
+        """Write the report folder (plots, JSON, CSV, HTML); returns the HTML file's path."""
+        from lrkit.tune import report
+
+        return report.write_comparison(self, folder)
+
+
+def _kwargs(d: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in d.items())

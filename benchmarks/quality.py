@@ -53,7 +53,7 @@ import numpy as np
 from scipy import stats
 
 from lrkit.tools.tables import markdown_table
-from lrkit.tune.compare import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
+from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
 from lrkit.tune.records import PeakRefinement, RateTrial, SummaryRow
 from lrkit.tune.rules import refine_peak
 from lrkit.tune.summary import ranked, recommend, recommend_refined
@@ -65,7 +65,7 @@ _TASKS: dict = {}
 def _run(task: str, family: str, rate: float, seed: int, steps: int) -> tuple:
     import torch
 
-    from lrkit.tune.compare import train_run
+    from lrkit.tune.search import train_run
 
     torch.set_num_threads(1)
     if task not in _TASKS:

@@ -61,6 +61,7 @@ def test_lrkit_tune_lazy_names_import_torch_on_use() -> None:
     loaded = loaded_after(
         """
         import lrkit.tune
+        import lrkit.tune.search, lrkit.tune.finder  # submodules do not shadow the functions
         assert callable(lrkit.tune.find_lr) and callable(lrkit.tune.compare)
         """
     )

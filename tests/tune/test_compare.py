@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.tune.compare import (
+from lrkit.tune.search import (
     DEFAULT_SCHEDULES,
     builtin_schedule,
     candidates,
@@ -141,7 +141,7 @@ def test_candidate_pickles_for_worker_processes():
     """Candidate (in lrkit.tune.candidates) round-trips through pickle, as jobs > 1 needs."""
     import pickle
 
-    from lrkit.tune import compare as mod
+    from lrkit.tune import search as mod
 
     c = builtin_schedule("plateau", 0.1, 50)
     assert pickle.loads(pickle.dumps(c)) == c

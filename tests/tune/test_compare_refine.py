@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lrkit.tune.compare import builtin_schedule, compare, train_run
+from lrkit.tune.search import builtin_schedule, compare, train_run
 from lrkit.tune.tasks import load_task
 
 KW = dict(schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, progress=False)

@@ -91,7 +91,7 @@ def _seeds(text: str) -> int | list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison, print the table and recommendation, write the report."""
-    from lrkit.tune.compare import compare
+    from lrkit.tune.search import compare
 
     comp = compare(
         args.task,

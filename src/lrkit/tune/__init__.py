@@ -22,8 +22,8 @@ __all__ = [
 
 #: Public names that need torch, and the submodule that defines each.
 _LAZY = {
-    "Comparison": "lrkit.tune.compare",
-    "compare": "lrkit.tune.compare",
+    "Comparison": "lrkit.tune.comparison",
+    "compare": "lrkit.tune.search",
     "FinderResult": "lrkit.tune.finder",
     "find_lr": "lrkit.tune.finder",
     "Task": "lrkit.tune.tasks",

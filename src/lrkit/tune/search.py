@@ -1,5 +1,5 @@
-"""Compare learning-rate schedules on one task: same model, same initialisation, same data order,
-equal step budget, several seeds (the engine behind ``lrkit compare``).
+"""The search behind ``lrkit compare`` (:func:`compare`): compare learning-rate schedules on one
+task: same model, same initialisation, same data order, equal step budget, several seeds.
 
 A comparison finds the peak rate with the range test (:func:`lrkit.tune.find_lr`) unless one is
 given, builds the candidate schedules at that peak, hands one trial per (schedule, seed) to an
@@ -13,12 +13,13 @@ can favour the wrong one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from lrkit.tune.candidates import (
     spec_schedule,
 )
 from lrkit.tune.comparison import Comparison
-from lrkit.tune.executors import local_executor
+from lrkit.tune.executors import Executor, local_executor
 from lrkit.tune.range_test import FinderResult
 from lrkit.tune.records import PeakRefinement, RunResult
 from lrkit.tune.tasks import Task, load_task
@@ -77,6 +78,7 @@ class CompareOptions:
     progress: bool = True
     finder_steps: int = 100
     refine: RefineOptions = field(default_factory=RefineOptions)
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         s = self.steps
@@ -85,6 +87,10 @@ class CompareOptions:
         j = self.jobs
         if isinstance(j, bool) or not isinstance(j, int) or j < 1:
             raise ValueError(f"compare: jobs must be an integer >= 1, got jobs={j!r}")
+        if self.executor is not None and self.jobs != 1:
+            raise ValueError(
+                f"compare: give jobs or executor, not both, got jobs={j!r} and an executor"
+            )
         if self.resume and self.out is None:
             raise ValueError("compare: resume=True needs out= (the report folder)")
         p = self.peak
@@ -167,6 +173,9 @@ def compare(
       per refined schedule: ``refine_steps + 1`` extra rates at most (3 by default), each over
       every seed; 2 when the peak is already the best of three. A spec text without ``peak``
       does not use the rate, is not retrained and does not count.
+    * ``executor``: what runs the trials (:class:`lrkit.tune.executors.Executor`; default:
+      this process, or a local pool of ``jobs`` processes). The run files, the summary and the
+      recommendation do not depend on it.
     * ``progress`` (True): progress bars; ``finder_steps`` (100): updates of the range test.
 
     Raises:
@@ -191,7 +200,7 @@ def compare(
     # One executor serves the comparison and the refinement (a pool per batch would pay the
     # worker start-up again for each refinement step). It starts first, so that the workers
     # import torch and load the task while the range test runs here.
-    with local_executor(opts.jobs, the_task, ref) as executor:
+    with _executor(opts, the_task, ref) as executor:
         finder = None
         if opts.peak is None:
             finder = _find_peak(the_task, name, opts.out, opts.resume, opts.finder_steps)
@@ -227,6 +236,16 @@ def compare(
         common_recommendation=rec,
         finder_steps=opts.finder_steps if finder is not None else 0,
     )
+
+
+@contextlib.contextmanager
+def _executor(opts: CompareOptions, task: Task, ref: str | None) -> Iterator[Executor]:
+    """The caller's executor (left open: it is theirs), else the local one for ``opts.jobs``."""
+    if opts.executor is not None:
+        yield opts.executor
+        return
+    with local_executor(opts.jobs, task, ref) as executor:
+        yield executor
 
 
 def _refinements(

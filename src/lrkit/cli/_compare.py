@@ -5,6 +5,7 @@ report folder."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from typing import Any
 
 from lrkit.tune import recipes
@@ -89,11 +90,9 @@ def _seeds(text: str) -> int | list[int]:
         ) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the comparison, print the table and recommendation, write the report."""
-    from lrkit.tune.search import compare
-
-    comp = compare(
+def _compare(compare: Any, args: argparse.Namespace) -> Any:
+    """``compare`` called with the command line's settings."""
+    return compare(
         args.task,
         schedules=_schedules(args.schedules),
         seeds=_seeds(args.seeds),
@@ -109,13 +108,31 @@ def run(args: argparse.Namespace) -> int:
         refine_steps=args.refine_steps,
         refine_top=args.refine_top,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison, print the table and recommendation, write the report."""
+    from lrkit.tune.search import compare
+
+    with warnings.catch_warnings(record=True) as caught:  # printed below, one line each
+        warnings.simplefilter("always", UserWarning)
+        comp = _compare(compare, args)
+    lines = []
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            lines.append(f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if comp.finder is not None:
         f = comp.finder
         print(f"range test: peak rate {comp.peak:.3g} ({f.method}, confidence {f.confidence:.2f})")
     else:
         print(f"peak rate {comp.peak:.3g} (given)")
     print(f"task {comp.task}: {comp.steps} steps per run, seeds {list(comp.seeds)}\n")
+    for line in dict.fromkeys(lines):
+        print(line)
     print(comp.table())
+
     line = f"\nrecommendation: {comp.recommendation or 'none'}"
     if comp.recommendation and comp.refinements:
         line += f" at peak {comp.refined_peak:.3g}"

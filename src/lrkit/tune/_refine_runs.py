@@ -57,7 +57,7 @@ def _trial(rate: float, peak: float, runs: Sequence[RunResult]) -> RateTrial:
         peak=rate,
         ratio=rate / peak,
         val_loss_mean=strict_mean(runs),
-        val_loss_std=float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+        val_loss_std=float(ok.std(ddof=1)) if ok.size > 1 else None,
         diverged=int(np.sum(~np.isfinite(v))),
         seeds=len(runs),
         spec=runs[0].spec if runs else "",

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,13 @@ def file_slug(name: str) -> str:
     return s if s == name else f"{s}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
-def run_key(task: str, cand: Candidate, seed: int, steps: int) -> str:
-    """A hash of everything that determines a run (used to resume safely)."""
-    blob = json.dumps([task, cand.name, cand.spec, cand.plateau, seed, steps], sort_keys=True)
+def run_key(task: str, cand: Candidate, seed: int, steps: int, fingerprint: str = "") -> str:
+    """A hash of everything that determines a run (used to resume safely): the task's name and
+    ``fingerprint`` (:func:`lrkit.tune.fingerprint.task_fingerprint`: its code, data and
+    lrkit's version), the candidate, the seed and the budget."""
+    blob = json.dumps(
+        [task, fingerprint, cand.name, cand.spec, cand.plateau, seed, steps], sort_keys=True
+    )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -63,6 +68,7 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
     model.train()
     opt = task.optimizer(model.parameters(), 1.0)
     sched = _scheduler(opt, cand, steps)
+    start_loss, _ = task.evaluate(model)
     batches = task.batches(seed)
     every = int(task.eval_every)  # type: ignore[arg-type]  # set by Task.__post_init__
     lrs: list[float] = []
@@ -99,6 +105,7 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
                 break
             if cand.plateau is not None:
                 sched.observe(vl)
+    reason = _diverged_reason(task, diverged, va_loss, va_acc, start_loss)
     return RunResult(
         schedule=cand.name,
         spec=cand.spec,
@@ -111,11 +118,39 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
         val_step=tuple(va_steps),
         val_loss=tuple(va_loss),
         val_acc=tuple(va_acc),
-        final_val_loss=va_loss[-1] if va_loss and not diverged else math.inf,
-        final_acc=va_acc[-1] if va_acc and not diverged else None,
-        diverged=diverged,
+        final_val_loss=va_loss[-1] if not reason else math.inf,
+        final_acc=va_acc[-1] if not reason else None,
+        diverged=bool(reason),
         wall_s=time.perf_counter() - t0,
+        start_val_loss=start_loss,
+        reason=reason,
     )
+
+
+#: How far above the majority-class accuracy a run must end not to count as at chance level.
+CHANCE_MARGIN = 0.02
+
+
+def _diverged_reason(
+    task: Task,
+    stopped: bool,
+    val_loss: list[float],
+    val_acc: list[float | None],
+    start: float,
+) -> str:
+    """Why a run counts as diverged ("" when it does not): a non-finite loss (training stopped
+    there), a final validation loss at or above the initialised model's (``start``: it learnt
+    nothing or blew up), or a final accuracy within :data:`CHANCE_MARGIN` of always predicting
+    the most frequent target."""
+    if stopped or not val_loss:
+        return "the loss became non-finite"
+    final = val_loss[-1]
+    if math.isfinite(start) and final >= start:
+        return f"final validation loss {final:.4g} >= the initial model's {start:.4g}"
+    chance, acc = task.chance_accuracy, val_acc[-1]
+    if chance is not None and acc is not None and acc <= chance + CHANCE_MARGIN:
+        return f"chance level: accuracy {acc:.3f} <= {chance:.3f} (always the most frequent target)"
+    return ""
 
 
 def run_trial(task: Task, trial: Trial) -> RunResult:
@@ -131,12 +166,29 @@ def save_run(trial: Trial, result: RunResult) -> None:
         write_json(trial.path, result.to_json())
 
 
+class ResumeWarning(UserWarning):
+    """A saved run (or range test) that cannot be reused and is redone."""
+
+
 def load_run(path: Path | None, key: str) -> RunResult | None:
-    """The finished run saved at ``path`` if it is the run ``key`` names, else None."""
+    """The finished run saved at ``path`` if it is valid and the run ``key`` names, else None
+    (nothing there), or None with a one-line :class:`ResumeWarning` naming the file when it is
+    unreadable, invalid or edited (:meth:`RunResult.from_json`) or stale (made with other
+    settings, task code or data, or another lrkit version)."""
     if path is None or not path.exists():
         return None
     try:
         rec = RunResult.from_json(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, RecordError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecordError) as exc:
+        why = str(exc) if isinstance(exc, RecordError) else f"unreadable ({exc})"
+        warnings.warn(f"resume: retraining {path}: {why}", ResumeWarning, stacklevel=2)
         return None
-    return rec if rec.key == key else None
+    if rec.key != key:
+        warnings.warn(
+            f"resume: retraining {path}: stale (made with other settings, task code or data, "
+            "or another lrkit version)",
+            ResumeWarning,
+            stacklevel=2,
+        )
+        return None
+    return rec

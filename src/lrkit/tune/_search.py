@@ -22,7 +22,8 @@ from lrkit.tune.tasks import Task
 class Search:
     """The context of one comparison: ``task`` (named ``name`` in run keys), ``seeds``, the
     ``steps`` per run, the ``executor``, the report ``folder`` (None: nothing written),
-    ``resume`` (reuse finished runs found there) and the progress ``bar`` (None: silent)."""
+    ``resume`` (reuse finished runs found there), the progress ``bar`` (None: silent) and the
+    task's ``fingerprint`` (part of every run's key)."""
 
     task: Task
     name: str
@@ -32,11 +33,13 @@ class Search:
     folder: Path | None
     resume: bool
     bar: Any = None
+    fingerprint: str = ""
 
     def trial(self, cand: Candidate, seed: int, stem: str) -> Trial:
         """The trial of ``cand`` with ``seed``; saved as ``<folder>/runs/<stem>-seed<seed>.json``."""
         path = self.folder / "runs" / f"{stem}-seed{seed}.json" if self.folder else None
-        return Trial(cand, seed, self.steps, run_key(self.name, cand, seed, self.steps), path)
+        key = run_key(self.name, cand, seed, self.steps, self.fingerprint)
+        return Trial(cand, seed, self.steps, key, path)
 
     def results(
         self, cands: Sequence[tuple[Candidate, str]], *, grow: bool = False

@@ -88,6 +88,27 @@ def candidates(items: Sequence[str] | None, peak: float, steps: int) -> list[Can
     return out
 
 
+def length_notes(items: Sequence[str] | None, steps: int) -> list[str]:
+    """One line for each spec text whose schedule settles (reaches its final value) more than
+    one step before or after the run ends: a spec written for another run length (``'%'``
+    lengths follow the run and are never flagged). Built-in names fit by construction.
+
+    >>> length_notes(["cosine(peak, steps=100)", "cosine(peak, steps='100%')"], 300)
+    ["schedule 'cosine(peak, steps=100)' settles after 100 steps but each run has 300 (use '%' lengths to follow the run)"]
+    """
+    out = []
+    for item in items or ():
+        if "(" not in item:
+            continue
+        d = lrkit.parse(spec_schedule(item, 1.0, steps).spec).duration
+        if d is not None and d > 0 and abs(d - steps) > 1:
+            out.append(
+                f"schedule {item.strip()!r} settles after {d:g} steps but each run has {steps} "
+                "(use '%' lengths to follow the run)"
+            )
+    return out
+
+
 def candidate_at(item: str, steps: int, rate: float) -> Candidate:
     """The one candidate ``item`` (a built-in name or a spec text) at ``rate``."""
     return candidates([item], rate, steps)[0]

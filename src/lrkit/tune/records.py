@@ -8,12 +8,15 @@ numpy and the standard library only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrkit.tools._files import _plain
 from lrkit.tune.candidates import Candidate
 
 #: Version of the run-file layout; a file with another version is retrained, never reused.
@@ -41,7 +44,9 @@ class Trial:
 class RunResult:
     """What one run produced: the rate applied at every update (first parameter group), the
     mean training loss and the validation loss/accuracy every ``eval_every`` updates, the final
-    validation loss (``inf`` when the run diverged) and accuracy, and the wall time."""
+    validation loss (``inf`` when the run diverged) and accuracy, the wall time, the validation
+    loss of the initialised model (``start_val_loss``) and, for a diverged run, why it counts as
+    diverged (``reason``: a non-finite loss, no better than the start, or chance level)."""
 
     schedule: str
     spec: str
@@ -59,10 +64,16 @@ class RunResult:
     diverged: bool
     wall_s: float
     key: str = ""
+    start_val_loss: float = math.nan
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The run file's content (plain JSON types; ``inf`` written as null)."""
+        """The run file's content (plain JSON types; non-finite numbers written as null), with a
+        checksum of the rest (:func:`checksum`), so an edited file is noticed."""
+        d = self._content()
+        return {**d, "checksum": checksum(d)}
+
+    def _content(self) -> dict[str, Any]:
         return {
             "schema": RUN_SCHEMA,
             "key": self.key,
@@ -81,6 +92,7 @@ class RunResult:
             "final_val_loss": self.final_val_loss if math.isfinite(self.final_val_loss) else None,
             "final_acc": self.final_acc,
             "diverged": self.diverged,
+            "start_val_loss": self.start_val_loss,
             "reason": self.reason,
             "wall_s": self.wall_s,
         }
@@ -103,8 +115,10 @@ class RunResult:
         val_loss = _floats(val, "loss", "val.loss", finite=False, nullable=True)
         final = d.get("final_val_loss")
         if diverged:
-            if final is not None:
-                raise RecordError("run file: a diverged run must have final_val_loss=null")
+            if final is not None or not isinstance(d.get("reason"), str) or not d["reason"]:
+                raise RecordError(
+                    "run file: a diverged run must have final_val_loss=null and a reason"
+                )
             final_loss = math.inf
         else:
             final_loss = _finite(final, "final_val_loss")
@@ -122,7 +136,7 @@ class RunResult:
         accs = val.get("acc")
         if not isinstance(accs, list) or not all(a is None or _is_num(a) for a in accs):
             raise RecordError("run file: val.acc must be a list of numbers or nulls")
-        return cls(
+        out = cls(
             schedule=_str(d, "schedule"),
             spec=_str(d, "spec"),
             plateau=dict(plateau) if plateau is not None else None,
@@ -139,8 +153,12 @@ class RunResult:
             diverged=diverged,
             wall_s=_finite(d.get("wall_s"), "wall_s"),
             key=_str(d, "key"),
-            reason=str(d.get("reason", "")),
+            start_val_loss=_finite(d.get("start_val_loss"), "start_val_loss"),
+            reason=_str(d, "reason"),
         )
+        if d.get("checksum") != checksum({k: v for k, v in d.items() if k != "checksum"}):
+            raise RecordError("run file: checksum does not match its content (edited?)")
+        return out
 
 
 @dataclass(frozen=True)
@@ -248,6 +266,12 @@ class PeakRefinement:
 
 
 # ---------------------------------------------------------------------------- validation
+def checksum(content: Mapping[str, Any]) -> str:
+    """SHA-256 of ``content`` as canonical JSON (sorted keys, non-finite numbers as null)."""
+    blob = json.dumps(_plain(content), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 

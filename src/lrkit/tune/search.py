@@ -19,6 +19,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from lrkit.tune import report as _report
 from lrkit.tune import summary as _summary
 from lrkit.tune._refine_runs import RefineOptions
 from lrkit.tune._refine_runs import refine as _refine
-from lrkit.tune._runs import run_key, train_run
+from lrkit.tune._runs import ResumeWarning, run_key, train_run
 from lrkit.tune._search import Search, main_stem, progress_bar
 from lrkit.tune.candidates import (
     DEFAULT_SCHEDULES,
@@ -39,10 +40,12 @@ from lrkit.tune.candidates import (
     builtin_schedule,
     candidate_at,
     candidates,
+    length_notes,
     spec_schedule,
 )
 from lrkit.tune.comparison import Comparison
 from lrkit.tune.executors import Executor, local_executor
+from lrkit.tune.fingerprint import task_fingerprint
 from lrkit.tune.range_test import FinderResult
 from lrkit.tune.records import PeakRefinement, RunResult
 from lrkit.tune.tasks import Task, load_task
@@ -196,6 +199,9 @@ def compare(
     if opts.jobs > 1 and ref is None:
         raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
     candidates(opts.schedules, 1.0, n_steps)  # unknown names and bad specs fail before training
+    notes = length_notes(opts.schedules, n_steps)
+    for note in notes:
+        warnings.warn(f"compare: {note}", UserWarning, stacklevel=2)
 
     # One executor serves the comparison and the refinement (a pool per batch would pay the
     # worker start-up again for each refinement step). It starts first, so that the workers
@@ -207,11 +213,23 @@ def compare(
         the_peak = float(opts.peak) if opts.peak is not None else float(finder.suggestion)  # type: ignore[union-attr]
         cands = candidates(opts.schedules, the_peak, n_steps)
         bar = progress_bar(opts.progress, len(cands) * len(opts.seeds), 0)
-        search = Search(the_task, name, opts.seeds, n_steps, executor, opts.out, opts.resume, bar)
+        search = Search(
+            the_task,
+            name,
+            opts.seeds,
+            n_steps,
+            executor,
+            opts.out,
+            opts.resume,
+            bar,
+            task_fingerprint(the_task),
+        )
         try:
             runs = search.results([(c, main_stem(c)) for c in cands])
             summary, tgt = _report.summarise(runs, [c.name for c in cands], opts.target)
             rec, why = _report.recommend(summary)
+            if not rec:
+                why += f" Try a range below this peak, e.g. --peak {the_peak / 10:.3g}."
             final, refined = rec, _refinements(search, summary, runs, the_peak, opts.refine, rec)
             if refined:
                 final, why_refined = _summary.recommend_refined(refined, rec)
@@ -235,6 +253,7 @@ def compare(
         refinements=tuple(refined),
         common_recommendation=rec,
         finder_steps=opts.finder_steps if finder is not None else 0,
+        notes=tuple(notes),
     )
 
 
@@ -275,10 +294,11 @@ def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int)
     from lrkit.tune.finder import find_lr
 
     path = folder / "finder.json" if folder else None
+    tag = {"task": name, "steps": n, "fingerprint": task_fingerprint(task)}
     if resume and path is not None and path.exists():
-        d = json.loads(path.read_text())
-        if d.get("task") == name and d.get("steps") == n:
-            return FinderResult.from_dict(d)
+        saved = _load_finder(path, tag)
+        if saved is not None:
+            return saved
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = task.model()
@@ -291,5 +311,23 @@ def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int)
     finally:
         torch.set_num_threads(threads)
     if path is not None:
-        write_json(path, {"task": name, "steps": n, **res.to_dict()})
+        write_json(path, {**tag, **res.to_dict()})
     return res
+
+
+def _load_finder(path: Path, tag: dict[str, Any]) -> FinderResult | None:
+    """The range test saved at ``path`` if it was made with ``tag`` (task, steps, task
+    fingerprint) and reads back whole; else None with a one-line warning naming the file."""
+    try:
+        d = json.loads(path.read_text())
+        if any(d.get(k) != v for k, v in tag.items()):
+            why = "stale (made with other settings, task code or data, or another lrkit version)"
+        else:
+            res = FinderResult.from_dict(d)
+            if math.isfinite(res.suggestion) and res.suggestion > 0:
+                return res
+            why = f"suggestion {res.suggestion!r} is not a rate"
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        why = f"unreadable ({type(exc).__name__}: {exc})"
+    warnings.warn(f"resume: rerunning the range test, {path}: {why}", ResumeWarning, stacklevel=3)
+    return None

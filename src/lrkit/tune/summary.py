@@ -43,7 +43,7 @@ def summarise(
 ) -> tuple[list[SummaryRow], float | None]:
     """Aggregate runs by schedule, in ``order``.
 
-    Per schedule: the mean and sample standard deviation (``ddof=1``; 0 for one seed) of the
+    Per schedule: the mean and sample standard deviation (``ddof=1``; None for one seed) of the
     final validation loss over seeds that did not diverge, the number that diverged, the mean
     final accuracy, the mean wall time, and the mean over seeds of the first validation step
     whose loss is ``<= target`` (with how many seeds reached it). ``target`` defaults to the
@@ -65,7 +65,7 @@ def summarise(
                 seeds=len(rs),
                 diverged=int(np.sum(~np.isfinite(finals))),
                 val_loss_mean=float(ok.mean()) if ok.size else math.inf,
-                val_loss_std=float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+                val_loss_std=float(ok.std(ddof=1)) if ok.size > 1 else None,
                 acc_mean=float(np.mean(accs)) if accs else None,
                 wall_s_mean=float(np.mean([r.wall_s for r in rs])) if rs else 0.0,
             )
@@ -95,14 +95,21 @@ def summarise(
 
 
 def recommend(rows: Sequence[SummaryRow]) -> tuple[str, str]:
-    """Pick the schedule with the lowest mean final validation loss; explain, naming the ones
-    within the seed spread (``|m_a - m_b| <= sqrt(s_a^2 + s_b^2)``) and the fastest to target.
+    """Pick, among the schedules that converged on every seed, the one with the lowest mean
+    final validation loss; explain, naming the ones within the seed spread
+    (``|m_a - m_b| <= sqrt(s_a^2 + s_b^2)``) and the fastest to target. A schedule that diverged
+    on any seed (non-finite, no better than its initial model, or at chance level) is never
+    recommended.
 
-    Returns ``(name, reasoning)``; ``("", reason)`` when every schedule diverged.
+    Returns ``(name, reasoning)``; ``("", reason)`` when every schedule diverged on some seed.
     """
-    ok = [r for r in rows if math.isfinite(r.val_loss_mean)]
+    ok = [r for r in rows if math.isfinite(r.val_loss_mean) and not r.diverged]
     if not ok:
-        return "", "every schedule diverged: lower the peak rate (--peak) and compare again"
+        return "", (
+            "every schedule diverged on some seed (a non-finite loss, no better than the "
+            "initial model, or chance level), so none is recommended: lower the peak rate "
+            "(--peak) and compare again."
+        )
     best = min(ok, key=lambda r: r.val_loss_mean)
     n = best.seeds - best.diverged
     why = [

@@ -96,19 +96,39 @@ class Task:
                 yield x[idx], y[idx]
 
     def evaluate(self, model: nn.Module) -> tuple[float, float | None]:
-        """Validation loss (mean over the set) and accuracy (None unless ``accuracy``)."""
+        """Validation loss (mean over the examples) and accuracy (None unless ``accuracy``).
+
+        Accuracy is per target: ``correct / targets.numel()``, with the prediction
+        ``outputs.argmax(-1)``, so a sequence task with one target per position ((N, T) targets,
+        (N, T, C) outputs) gets per-token accuracy. It is None (undefined) when the predictions'
+        shape is not the targets' (e.g. a regression output) or the targets are not integers.
+        """
         x, y = self.val
         was = model.training
         model.eval()
-        total, correct = 0.0, 0
+        total, correct, defined = 0.0, 0, self.accuracy and not y.is_floating_point()
         with torch.no_grad():
             for i in range(0, len(x), 2048):
                 out = model(x[i : i + 2048])
-                total += float(self.loss(out, y[i : i + 2048])) * len(out)
-                if self.accuracy:
-                    correct += int((out.argmax(-1) == y[i : i + 2048]).sum())
+                target = y[i : i + 2048]
+                total += float(self.loss(out, target)) * len(out)
+                if defined:
+                    pred = out.argmax(-1)
+                    if pred.shape != target.shape:
+                        defined = False
+                    else:
+                        correct += int((pred == target).sum())
         model.train(was)
-        return total / len(x), (correct / len(x) if self.accuracy else None)
+        return total / len(x), (correct / y.numel() if defined else None)
+
+    @functools.cached_property
+    def chance_accuracy(self) -> float | None:
+        """The accuracy of always predicting the most frequent validation target (None when the
+        task reports no accuracy): a run that does no better has learnt nothing."""
+        y = self.val[1]
+        if not self.accuracy or y.is_floating_point() or y.numel() == 0 or int(y.min()) < 0:
+            return None
+        return float(torch.bincount(y.flatten()).max()) / y.numel()
 
 
 # ---------------------------------------------------------------------------- built-ins

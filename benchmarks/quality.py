@@ -53,9 +53,9 @@ import numpy as np
 from scipy import stats
 
 from lrkit.tools.tables import markdown_table
-from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
 from lrkit.tune.records import PeakRefinement, RateTrial, SummaryRow
 from lrkit.tune.rules import refine_peak
+from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
 from lrkit.tune.summary import ranked, recommend, recommend_refined
 from lrkit.tune.tasks import BUILTIN, load_task
 

@@ -55,7 +55,7 @@ from scipy import stats
 from lrkit.tools.tables import markdown_table
 from lrkit.tune.records import PeakRefinement, RateTrial, SummaryRow
 from lrkit.tune.rules import refine_peak
-from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
+from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, _FinderPlace, builtin_schedule
 from lrkit.tune.summary import ranked, recommend, recommend_refined
 from lrkit.tune.tasks import BUILTIN, load_task
 
@@ -203,7 +203,7 @@ def main() -> None:
     for name in args.tasks:
         task = load_task(name)
         runs.steps[name] = task.steps
-        finders[name] = _find_peak(task, name, None, False, 100)
+        finders[name] = _find_peak(task, _FinderPlace(name, None, False, 100, "cpu"))
         rates = grid + sorted(set(finders[name].alternatives.values()))
         for fam in fams:
             runs.need(name, fam, rates, sel)

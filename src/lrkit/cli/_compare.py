@@ -38,6 +38,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", type=float, help="target loss for 'steps to target'")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
+        "--device",
+        help="where trials train, e.g. cpu, cuda, cuda:1 (default: the task's, else cuda when "
+        "available, else cpu)",
+    )
+    p.add_argument(
         "-o", "--out", default="lrkit-compare", help="report folder (default lrkit-compare)"
     )
     p.add_argument(
@@ -100,6 +105,7 @@ def _compare(compare: Any, args: argparse.Namespace) -> Any:
         peak=args.peak,
         target=args.target,
         jobs=args.jobs,
+        device=args.device,
         out=args.out,
         resume=args.resume,
         progress=not args.no_progress,
@@ -128,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"range test: peak rate {comp.peak:.3g} ({f.method}, confidence {f.confidence:.2f})")
     else:
         print(f"peak rate {comp.peak:.3g} (given)")
-    print(f"task {comp.task}: {comp.steps} steps per run, seeds {list(comp.seeds)}\n")
+    on = f", on {comp.device}" if comp.device != "cpu" else ""
+    print(f"task {comp.task}: {comp.steps} steps per run, seeds {list(comp.seeds)}{on}\n")
     for line in dict.fromkeys(lines):
         print(line)
     print(comp.table())

@@ -32,12 +32,16 @@ def file_slug(name: str) -> str:
     return s if s == name else f"{s}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
-def run_key(task: str, cand: Candidate, seed: int, steps: int, fingerprint: str = "") -> str:
+def run_key(
+    task: str, cand: Candidate, seed: int, steps: int, fingerprint: str = "", device: str = "cpu"
+) -> str:
     """A hash of everything that determines a run (used to resume safely): the task's name and
     ``fingerprint`` (:func:`lrkit.tune.fingerprint.task_fingerprint`: its code, data and
-    lrkit's version), the candidate, the seed and the budget."""
+    lrkit's version), the candidate, the seed, the budget and the device (numbers differ
+    slightly across devices)."""
     blob = json.dumps(
-        [task, fingerprint, cand.name, cand.spec, cand.plateau, seed, steps], sort_keys=True
+        [task, fingerprint, cand.name, cand.spec, cand.plateau, seed, steps, device],
+        sort_keys=True,
     )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
@@ -53,18 +57,20 @@ def _scheduler(opt: torch.optim.Optimizer, cand: Candidate, steps: int) -> Any:
     return Scheduler(opt, lr=cand.spec, controllers=controllers, total_steps=steps)
 
 
-def train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
+def train_run(task: Task, cand: Candidate, seed: int, steps: int, device: str = "cpu") -> RunResult:
     """Train ``task``'s model from ``torch.manual_seed(seed)`` for ``steps`` updates under
     ``cand``; returns the run record (curves, final validation loss/accuracy, wall time). The
     caller's torch RNG state is left as it was."""
     with torch.random.fork_rng(devices=[]):
-        return _train_run(task, cand, seed, steps)
+        return _train_run(task, cand, seed, steps, torch.device(device))
 
 
-def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
+def _train_run(
+    task: Task, cand: Candidate, seed: int, steps: int, device: torch.device
+) -> RunResult:
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    model = task.model()
+    model = task.model().to(device)  # initialised on the CPU: the same weights on any device
     model.train()
     opt = task.optimizer(model.parameters(), 1.0)
     sched = _scheduler(opt, cand, steps)
@@ -81,6 +87,7 @@ def _train_run(task: Task, cand: Candidate, seed: int, steps: int) -> RunResult:
     diverged = False
     for k in range(steps):
         x, y = next(batches)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         lrs.append(float(opt.param_groups[0]["lr"]))
         loss = task.loss(model(x), y)
         value = float(loss.detach())
@@ -156,7 +163,7 @@ def _diverged_reason(
 def run_trial(task: Task, trial: Trial) -> RunResult:
     """Train ``trial`` on ``task``: :func:`train_run`, tagged with the trial's key. The one
     place a trial is run, whichever executor runs it."""
-    res = train_run(task, trial.candidate, trial.seed, trial.steps)
+    res = train_run(task, trial.candidate, trial.seed, trial.steps, trial.device)
     return dataclasses.replace(res, key=trial.key)
 
 

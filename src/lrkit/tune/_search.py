@@ -23,7 +23,7 @@ class Search:
     """The context of one comparison: ``task`` (named ``name`` in run keys), ``seeds``, the
     ``steps`` per run, the ``executor``, the report ``folder`` (None: nothing written),
     ``resume`` (reuse finished runs found there), the progress ``bar`` (None: silent) and the
-    task's ``fingerprint`` (part of every run's key)."""
+    task's ``fingerprint`` (part of every run's key) and the ``device`` trials train on."""
 
     task: Task
     name: str
@@ -34,12 +34,13 @@ class Search:
     resume: bool
     bar: Any = None
     fingerprint: str = ""
+    device: str = "cpu"
 
     def trial(self, cand: Candidate, seed: int, stem: str) -> Trial:
         """The trial of ``cand`` with ``seed``; saved as ``<folder>/runs/<stem>-seed<seed>.json``."""
         path = self.folder / "runs" / f"{stem}-seed{seed}.json" if self.folder else None
-        key = run_key(self.name, cand, seed, self.steps, self.fingerprint)
-        return Trial(cand, seed, self.steps, key, path)
+        key = run_key(self.name, cand, seed, self.steps, self.fingerprint, self.device)
+        return Trial(cand, seed, self.steps, key, path, self.device)
 
     def results(
         self, cands: Sequence[tuple[Candidate, str]], *, grow: bool = False

@@ -26,7 +26,8 @@ class Comparison:
     final choice, made among the refined schedules at their own peaks (the same as
     ``common_recommendation`` when nothing was refined); ``refinements`` holds one record per
     refined schedule, best at the common peak first. ``finder`` is the range test (None when the
-    peak was given), run for ``finder_steps`` updates.
+    peak was given), run for ``finder_steps`` updates; ``notes`` are warnings about the settings;
+    ``device`` is where the trials trained.
     """
 
     task: str
@@ -45,6 +46,7 @@ class Comparison:
     common_recommendation: str
     finder_steps: int = 0
     notes: tuple[str, ...] = ()
+    device: str = "cpu"
 
     @property
     def refinement(self) -> PeakRefinement | None:
@@ -88,6 +90,7 @@ class Comparison:
             "peak": self.peak,
             "steps": self.steps,
             "seeds": list(self.seeds),
+            "device": self.device,
             "candidates": [
                 {"name": c.name, "spec": c.spec, "plateau": c.plateau} for c in self.candidates
             ],

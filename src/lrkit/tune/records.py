@@ -30,14 +30,15 @@ class RecordError(ValueError):
 @dataclass(frozen=True)
 class Trial:
     """One training run to do: a candidate schedule, a seed and a step budget, with the key
-    that identifies its result (:func:`lrkit.tune._runs.run_key`) and the file it is saved to
-    (None: not saved)."""
+    that identifies its result (:func:`lrkit.tune._runs.run_key`), the file it is saved to
+    (None: not saved) and the device it trains on (model and batches are moved there)."""
 
     candidate: Candidate
     seed: int
     steps: int
     key: str
     path: Path | None = None
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)

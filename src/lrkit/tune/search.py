@@ -48,7 +48,7 @@ from lrkit.tune.executors import Executor, local_executor
 from lrkit.tune.fingerprint import task_fingerprint
 from lrkit.tune.range_test import FinderResult
 from lrkit.tune.records import PeakRefinement, RunResult
-from lrkit.tune.tasks import Task, load_task
+from lrkit.tune.tasks import Task, load_task, resolve_device
 
 __all__ = [
     "DEFAULT_SCHEDULES",
@@ -82,6 +82,7 @@ class CompareOptions:
     finder_steps: int = 100
     refine: RefineOptions = field(default_factory=RefineOptions)
     executor: Executor | None = None
+    device: str | None = None
 
     def __post_init__(self) -> None:
         s = self.steps
@@ -94,6 +95,8 @@ class CompareOptions:
             raise ValueError(
                 f"compare: give jobs or executor, not both, got jobs={j!r} and an executor"
             )
+        if self.device is not None:
+            resolve_device(self.device)
         if self.resume and self.out is None:
             raise ValueError("compare: resume=True needs out= (the report folder)")
         p = self.peak
@@ -176,13 +179,16 @@ def compare(
       per refined schedule: ``refine_steps + 1`` extra rates at most (3 by default), each over
       every seed; 2 when the peak is already the best of three. A spec text without ``peak``
       does not use the rate, is not retrained and does not count.
+    * ``device``: where each trial's model and data go (default: the task's ``device``, else
+      ``"cuda"`` when CUDA is available, else ``"cpu"``); the range test runs there too.
     * ``executor``: what runs the trials (:class:`lrkit.tune.executors.Executor`; default:
       this process, or a local pool of ``jobs`` processes). The run files, the summary and the
       recommendation do not depend on it.
     * ``progress`` (True): progress bars; ``finder_steps`` (100): updates of the range test.
 
     Raises:
-        ValueError: bad seeds/steps/jobs/peak/refine settings, ``resume`` without ``out``,
+        ValueError: bad seeds/steps/jobs/peak/refine settings, a device that is not here,
+            ``resume`` without ``out``,
             ``jobs > 1`` with a Task object, unknown schedules or bad specs.
         TypeError: an unknown setting, or both ``options`` and settings.
     """
@@ -199,6 +205,7 @@ def compare(
     if opts.jobs > 1 and ref is None:
         raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
     candidates(opts.schedules, 1.0, n_steps)  # unknown names and bad specs fail before training
+    device = resolve_device(opts.device if opts.device is not None else the_task.device)
     notes = length_notes(opts.schedules, n_steps)
     for note in notes:
         warnings.warn(f"compare: {note}", UserWarning, stacklevel=2)
@@ -209,7 +216,8 @@ def compare(
     with _executor(opts, the_task, ref) as executor:
         finder = None
         if opts.peak is None:
-            finder = _find_peak(the_task, name, opts.out, opts.resume, opts.finder_steps)
+            where = _FinderPlace(name, opts.out, opts.resume, opts.finder_steps, device)
+            finder = _find_peak(the_task, where)
         the_peak = float(opts.peak) if opts.peak is not None else float(finder.suggestion)  # type: ignore[union-attr]
         cands = candidates(opts.schedules, the_peak, n_steps)
         bar = progress_bar(opts.progress, len(cands) * len(opts.seeds), 0)
@@ -223,6 +231,7 @@ def compare(
             opts.resume,
             bar,
             task_fingerprint(the_task),
+            device,
         )
         try:
             runs = search.results([(c, main_stem(c)) for c in cands])
@@ -254,6 +263,7 @@ def compare(
         common_recommendation=rec,
         finder_steps=opts.finder_steps if finder is not None else 0,
         notes=tuple(notes),
+        device=device,
     )
 
 
@@ -290,24 +300,40 @@ def _refinements(
     return refined
 
 
-def _find_peak(task: Task, name: str, folder: Path | None, resume: bool, n: int) -> FinderResult:
+@dataclass(frozen=True)
+class _FinderPlace:
+    """Where and how the range test runs: the task's ``name``, the report ``folder``, whether
+    to ``resume`` from its ``finder.json``, the updates ``steps`` and the ``device``."""
+
+    name: str
+    folder: Path | None
+    resume: bool
+    steps: int = 100
+    device: str = "cpu"
+
+
+def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
+    """The range test on the seed-0 model (on ``where.device``), or the saved one on resume."""
     from lrkit.tune.finder import find_lr
 
-    path = folder / "finder.json" if folder else None
-    tag = {"task": name, "steps": n, "fingerprint": task_fingerprint(task)}
-    if resume and path is not None and path.exists():
+    n, dev = where.steps, torch.device(where.device)
+    path = where.folder / "finder.json" if where.folder else None
+    tag = {"task": where.name, "steps": n, "fingerprint": task_fingerprint(task)}
+    tag["device"] = where.device
+    if where.resume and path is not None and path.exists():
         saved = _load_finder(path, tag)
         if saved is not None:
             return saved
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = task.model()
+        model = task.model().to(dev)
     model.train()
+    batches = ((x.to(dev), y.to(dev)) for x, y in task.batches(0))
     opt = task.optimizer(model.parameters(), 1e-3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = find_lr(model, opt, task.loss, task.batches(0), start=1e-6, end=10.0, steps=n)
+        res = find_lr(model, opt, task.loss, batches, start=1e-6, end=10.0, steps=n)
     finally:
         torch.set_num_threads(threads)
     if path is not None:

@@ -146,3 +146,20 @@ def test_candidate_pickles_for_worker_processes():
     c = builtin_schedule("plateau", 0.1, 50)
     assert pickle.loads(pickle.dumps(c)) == c
     assert set(mod.__all__) <= set(dir(mod))
+
+
+def test_user_spec_gets_a_short_label():
+    """'name=spec' names a spec candidate in tables and the recommendation; the refinement
+    finds it again by that name."""
+    c = spec_schedule("mine=cosine(peak, 0.1 * peak, steps='100%')", 0.5, 100)
+    assert c.name == "mine" and lrkit.parse(c.spec)(100) == pytest.approx(0.05)
+    comp = compare(
+        "digits",
+        schedules=["mine=cosine(peak, steps='100%')"],
+        seeds=1,
+        steps=12,
+        peak=0.05,
+        progress=False,
+    )
+    assert [r.schedule for r in comp.summary] == ["mine"]
+    assert comp.recommendation == "mine" and comp.refinement is not None

@@ -118,8 +118,10 @@ def test_write_comparison_self_contained(tmp_path):
     for f in ("schedules.png", "training.png", "results.json", "runs.csv", "summary.csv"):
         assert (tmp_path / f).exists(), f
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(imgs) == 2
-    assert base64.b64decode(imgs[0]) == (tmp_path / "training.png").read_bytes()
+    assert len(imgs) == 3  # the recommended configuration's curves, all curves, the schedules
+    assert base64.b64decode(imgs[0]) == (tmp_path / "recommended.png").read_bytes()
+    assert base64.b64decode(imgs[1]) == (tmp_path / "training.png").read_bytes()
+    assert "compute: 2 runs of 8 steps = 2.0 full runs, 8% of a full grid" in page
     assert "http" not in page and "<b>b</b>" in page
 
 
@@ -130,3 +132,45 @@ def test_summary_names_stay_importable_from_report():
     assert report.summarise is summary.summarise
     assert report.recommend is summary.recommend
     assert set(report.__all__) <= set(dir(report))
+
+
+def test_curves_carry_seed_bands():
+    """Mean curves come with the seeds' min and max at each step."""
+    runs = [_run("a", 0, 1.0, [2.0, 1.0]), _run("a", 1, 3.0, [4.0, 3.0])]
+    steps, mean, lo, hi = report._mean_curves(runs, "val")["a"]
+    assert (steps, mean, lo, hi) == ([4, 8], [3.0, 2.0], [2.0, 1.0], [4.0, 3.0])
+
+
+def test_rounded_spec_keeps_integers_and_short_numbers():
+    """Long decimals are cut to 4 significant digits; step counts and short numbers stay."""
+    text = "warmup(cosine(0.48180141610351246, 0.04818014161035125, steps=32), steps=8)"
+    assert report.rounded(text) == "warmup(cosine(0.4818, 0.04818, steps=32), steps=8)"
+    assert report.rounded("step_decay(0.1, steps=100, gamma=0.5)") == (
+        "step_decay(0.1, steps=100, gamma=0.5)"
+    )
+
+
+def test_compute_note_counts_runs_and_range_test():
+    """The compute line counts every run and the range test against a full 12-rate grid."""
+    runs = tuple(_run(n, s, 1.0, [2.0, 1.0]) for n in ("a", "b") for s in (0, 1))
+    comp = Comparison(
+        task="t",
+        peak=0.1,
+        steps=8,
+        seeds=(0, 1),
+        runs=runs,
+        summary=(),
+        candidates=(Candidate("a", "a(1.0)"), Candidate("b", "b(1.0)")),
+        recommendation="",
+        reasoning="",
+        target=None,
+        finder=None,
+        wall_s=1.0,
+        refinements=(),
+        common_recommendation="",
+    )
+    assert comp.compute == 4
+    assert comp.compute_note() == (
+        "compute: 4 runs of 8 steps = 4.0 full runs, 8% of a full grid (2 schedules x 12 rates "
+        "x 2 seeds = 48 runs)"
+    )

@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> None:
         metavar="NAME_OR_SPEC",
         help=(
             f"built-in recipes ({' '.join(recipes.names())}; commas also separate them) or spec "
-            "texts where 'peak' is the peak rate, e.g. \"cosine(peak, 0.1 * peak, steps='100%%')\""
+            "texts where 'peak' is the peak rate, optionally with a short label, e.g. "
+            "\"mine=cosine(peak, 0.1 * peak, steps='100%%')\""
         ),
     )
     p.add_argument("--seeds", default="3", help="a count (3) or a list (0,1,2); default 3")
@@ -149,13 +150,14 @@ def run(args: argparse.Namespace) -> int:
     print(comp.reasoning)
     if comp.recommendation:
         from lrkit.tools.tables import text_table
-        from lrkit.tune.report import REFINEMENT_HEADER, refinement_rows
+        from lrkit.tune.report import REFINEMENT_HEADER, refinement_rows, rounded
 
         if comp.refinements:
             rows = refinement_rows(comp.refinements, comp.recommendation)
             print("\n" + text_table(REFINEMENT_HEADER, rows))
         print(f"\n{comp.refinement_note()}")
-        print(f"use: {comp.recommended_spec}")
+        print(f"use: {rounded(comp.recommended_spec)}")
+    print(comp.compute_note())
     html = comp.write(args.out)
     print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
     print(f"total {comp.wall_s:.1f} s")

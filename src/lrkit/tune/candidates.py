@@ -4,6 +4,7 @@ in which the name ``peak`` stands for it."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,13 +54,32 @@ class _Peak(ast.NodeTransformer):
         return node
 
 
+_LABEL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=(?=[^(]*\()")
+
+
+def split_label(item: str) -> tuple[str, str]:
+    """``"name=spec"`` -> ``("name", "spec")``; a spec without a label is its own name.
+
+    >>> split_label("mine=warmup(cosine(peak, steps='90%'), steps='10%')")
+    ('mine', "warmup(cosine(peak, steps='90%'), steps='10%')")
+    >>> split_label("cosine(peak, steps='100%')")
+    ("cosine(peak, steps='100%')", "cosine(peak, steps='100%')")
+    """
+    m = _LABEL.match(item)
+    if m is None:
+        return item.strip(), item.strip()
+    return m.group(1), item[m.end() :].strip()
+
+
 def spec_schedule(text: str, peak: float, steps: int) -> Candidate:
     """A candidate from spec text; the name ``peak`` stands for the peak rate, ``'%'`` lengths
-    are of the run: ``"warmup(cosine(peak, steps='90%'), steps='10%')"``.
+    are of the run: ``"warmup(cosine(peak, steps='90%'), steps='10%')"``. A short label may
+    come first, ``"mine=warmup(...)"``: the candidate is then called ``mine`` in tables.
 
     Raises:
         lrkit.SpecError: text that does not parse (a ValueError).
     """
+    label, text = split_label(text)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
@@ -67,7 +87,7 @@ def spec_schedule(text: str, peak: float, steps: int) -> Candidate:
         raise
     filled = ast.unparse(_Peak(peak).visit(tree))
     sched = lrkit.parse(filled).bind(total_steps=steps)
-    return Candidate(text.strip(), str(sched))
+    return Candidate(label, str(sched))
 
 
 def candidates(items: Sequence[str] | None, peak: float, steps: int) -> list[Candidate]:
@@ -103,7 +123,7 @@ def length_notes(items: Sequence[str] | None, steps: int) -> list[str]:
         d = lrkit.parse(spec_schedule(item, 1.0, steps).spec).duration
         if d is not None and d > 0 and abs(d - steps) > 1:
             out.append(
-                f"schedule {item.strip()!r} settles after {d:g} steps but each run has {steps} "
+                f"schedule {split_label(item)[0]!r} settles after {d:g} steps but each run has {steps} "
                 "(use '%' lengths to follow the run)"
             )
     return out

@@ -17,6 +17,9 @@ from lrkit.tune.candidates import Candidate
 from lrkit.tune.range_test import FinderResult
 from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
 
+#: Rates in the full grid the search's compute is measured against (a factor 2 apart).
+GRID_RATES = 12
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -74,6 +77,25 @@ class Comparison:
             spec, plateau = c.spec, c.plateau
         return spec + (f" + Plateau({_kwargs(plateau)})" if plateau else "")
 
+    @property
+    def compute(self) -> float:
+        """The training the search used, in full-length runs: every run (comparison and
+        refinement) plus the range test's updates divided by the run length."""
+        n = len(self.runs) + sum(len(r.runs) for r in self.refinements)
+        return n + (self.finder_steps / self.steps if self.finder is not None else 0.0)
+
+    def compute_note(self) -> str:
+        """One line: the search's compute against a full grid of every candidate x 12 rates a
+        factor 2 apart x the same seeds."""
+        grid = len(self.candidates) * GRID_RATES * len(self.seeds)
+        n = len(self.runs) + sum(len(r.runs) for r in self.refinements)
+        test = f" + a {self.finder_steps}-update range test" if self.finder is not None else ""
+        return (
+            f"compute: {n} runs of {self.steps} steps{test} = {self.compute:.1f} full runs, "
+            f"{100 * self.compute / grid:.0f}% of a full grid ({len(self.candidates)} schedules "
+            f"x {GRID_RATES} rates x {len(self.seeds)} seeds = {grid} runs)"
+        )
+
     def refinement_note(self) -> str:
         """One line on the recommended schedule's peak (:func:`lrkit.tune.summary.refinement_note`)."""
         return _summary.refinement_note(self.peak, self.finder is not None, self.refinement)
@@ -105,6 +127,8 @@ class Comparison:
             "refinements": [r.to_json() for r in self.refinements],
             "target": self.target,
             "wall_s": self.wall_s,
+            "compute_full_runs": self.compute,
+            "compute_note": self.compute_note(),
             "runs": [r.to_json() for r in self.runs],
         }
 

@@ -20,7 +20,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from lrkit.tune.comparison import Comparison
 from lrkit.tune.executors import Executor, local_executor
 from lrkit.tune.fingerprint import task_fingerprint
 from lrkit.tune.range_test import FinderResult
-from lrkit.tune.records import PeakRefinement, RunResult
+from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
 from lrkit.tune.tasks import Task, load_task, resolve_device
 
 __all__ = [
@@ -239,7 +239,11 @@ def compare(
             rec, why = _report.recommend(summary)
             if not rec:
                 why += f" Try a range below this peak, e.g. --peak {the_peak / 10:.3g}."
-            final, refined = rec, _refinements(search, summary, runs, the_peak, opts.refine, rec)
+            items = dict(
+                zip([c.name for c in cands], opts.schedules or DEFAULT_SCHEDULES, strict=True)
+            )
+            picks = _RefinePicks(summary, runs, items, rec)
+            final, refined = rec, _refinements(search, picks, the_peak, opts.refine)
             if refined:
                 final, why_refined = _summary.recommend_refined(refined, rec)
                 why = f"At the common peak {the_peak:.3g}: {why} {why_refined}"
@@ -277,25 +281,30 @@ def _executor(opts: CompareOptions, task: Task, ref: str | None) -> Iterator[Exe
         yield executor
 
 
+@dataclass(frozen=True)
+class _RefinePicks:
+    """What the refinement chooses from: the summary and runs at the common peak, each
+    candidate's item (built-in name or spec text, by candidate name) and the common choice."""
+
+    summary: Sequence[SummaryRow]
+    runs: Sequence[RunResult]
+    items: Mapping[str, str]
+    recommendation: str
+
+
 def _refinements(
-    search: Search,
-    summary: Sequence[Any],
-    runs: Sequence[RunResult],
-    peak: float,
-    opts: RefineOptions,
-    rec: str,
+    search: Search, picks: _RefinePicks, peak: float, opts: RefineOptions
 ) -> list[PeakRefinement]:
     """Refine the peaks of the ``opts.top`` best schedules at the common peak (none when
     refinement is off or nothing converged)."""
     refined: list[PeakRefinement] = []
-    if not (opts.enabled and rec):
+    if not (opts.enabled and picks.recommendation):
         return refined
-    for row in _summary.ranked(summary):
+    for row in _summary.ranked(picks.summary):
         if sum(not r.fixed for r in refined) == opts.top:
             break
-        item = row.schedule  # a candidate's name is its item (spec text stripped)
-        cand_at = functools.partial(candidate_at, item, search.steps)
-        at_peak = [r for r in runs if r.schedule == row.schedule]
+        cand_at = functools.partial(candidate_at, picks.items[row.schedule], search.steps)
+        at_peak = [r for r in picks.runs if r.schedule == row.schedule]
         refined.append(_refine(search, cand_at, peak, at_peak, opts))
     return refined
 

@@ -5,10 +5,14 @@ report folder."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from lrkit.tune import recipes
+from lrkit.tune.builtin_tasks import DESCRIPTIONS
 
 
 def add_parser(sub: Any) -> None:
@@ -19,10 +23,19 @@ def add_parser(sub: Any) -> None:
         description=(
             "Find the peak rate with the range test, train TASK's model from the same "
             "initialisation under several schedules (equal steps, several seeds), print a table "
-            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML)."
+            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML). "
+            "Built-in tasks: "
+            + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
+            + ". Your own: 'module:function' or 'file.py:function' (that file's code runs here "
+            "and in every worker)."
         ),
     )
-    p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
+    p.add_argument(
+        "task",
+        nargs="?",
+        default="digits",
+        help=f"{', '.join(DESCRIPTIONS)}, or module:function (default: digits)",
+    )
     p.add_argument(
         "--schedules",
         nargs="+",
@@ -117,13 +130,30 @@ def _compare(compare: Any, args: argparse.Namespace) -> Any:
     )
 
 
+def _interrupted(args: argparse.Namespace) -> None:
+    """Say how many runs are saved and how to continue."""
+    runs = Path(args.out) / "runs"
+    n = len(list(runs.rglob("*.json"))) if runs.is_dir() else 0
+    argv = getattr(args, "argv", None) or ["compare"]
+    again = " ".join(shlex.quote(a) for a in argv if a != "--resume")
+    print(
+        f"\ninterrupted: {n} finished run(s) saved in {runs}; continue with:\n"
+        f"  lrkit {again} --resume",
+        file=sys.stderr,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the comparison, print the table and recommendation, write the report."""
     from lrkit.tune.search import compare
 
     with warnings.catch_warnings(record=True) as caught:  # printed below, one line each
         warnings.simplefilter("always", UserWarning)
-        comp = _compare(compare, args)
+        try:
+            comp = _compare(compare, args)
+        except KeyboardInterrupt:
+            _interrupted(args)
+            return 130
     lines = []
     for w in caught:
         if issubclass(w.category, UserWarning):

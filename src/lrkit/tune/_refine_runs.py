@@ -85,7 +85,7 @@ def refine(
 
     def losses_at(rates: list[float]) -> list[float]:
         pairs = [(cand_at(rate), rate) for rate in rates]
-        got = search.results([(c, refine_stem(c, rate)) for c, rate in pairs], grow=True)
+        got = search.results([(c, refine_stem(c, rate)) for c, rate in pairs])
         out = []
         n = len(search.seeds)
         for i, (_, rate) in enumerate(pairs):

@@ -42,13 +42,11 @@ class Search:
         key = run_key(self.name, cand, seed, self.steps, self.fingerprint, self.device)
         return Trial(cand, seed, self.steps, key, path, self.device)
 
-    def results(
-        self, cands: Sequence[tuple[Candidate, str]], *, grow: bool = False
-    ) -> list[RunResult]:
+    def results(self, cands: Sequence[tuple[Candidate, str]]) -> list[RunResult]:
         """Every (candidate, seed) run, in candidate then seed order; ``cands`` pairs each
         candidate with its file stem (:meth:`trial`). Finished runs in the folder are reused
-        with ``resume``; the others run on the executor, each written as it finishes. With
-        ``grow`` the progress bar's total grows by the runs asked for (the refinement's)."""
+        with ``resume`` (and counted on the progress bar); the others run on the executor,
+        each written as it finishes."""
         trials = [self.trial(c, s, stem) for c, stem in cands for s in self.seeds]
         got: dict[str, RunResult] = {}
         todo: dict[str, Trial] = {}
@@ -58,7 +56,8 @@ class Search:
                 todo[t.key] = t
             else:
                 got[t.key] = done
-        self._advance(len(trials) if grow else 0, len(got))
+        if self.bar is not None and got:
+            self.bar.update(len(got))
         for res in self.executor.run(list(todo.values())):
             save_run(todo[res.key], res)
             got[res.key] = res
@@ -66,15 +65,6 @@ class Search:
                 self.bar.set_postfix_str(f"{res.schedule} seed {res.seed}", refresh=False)
                 self.bar.update(1)
         return [got[t.key] for t in trials]
-
-    def _advance(self, total: int, done: int) -> None:
-        """Grow the progress bar by ``total`` runs and count ``done`` as already finished."""
-        if self.bar is None or not (total or done):
-            return
-        self.bar.total += total
-        if done:
-            self.bar.update(done)
-        self.bar.refresh()
 
 
 def main_stem(cand: Candidate) -> str:
@@ -89,7 +79,8 @@ def refine_stem(cand: Candidate, rate: float) -> str:
 
 def progress_bar(enabled: bool, total: int, initial: int) -> Any:
     """A tqdm bar over ``total`` runs, ``initial`` of them done (None when disabled or without
-    tqdm)."""
+    tqdm). The search sets ``total`` to the most runs it can take, so it is known from the
+    start, and lowers it to what was done when it ends early (fewer refinement steps)."""
     if not enabled:
         return None
     try:

@@ -14,14 +14,14 @@ can favour the wrong one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from lrkit.tune.candidates import (
 from lrkit.tune.comparison import Comparison
 from lrkit.tune.executors import Executor, local_executor
 from lrkit.tune.fingerprint import task_fingerprint
+from lrkit.tune.options import CompareOptions
 from lrkit.tune.range_test import FinderResult
 from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
 from lrkit.tune.tasks import Task, load_task, resolve_device
@@ -63,92 +64,6 @@ __all__ = [
     "spec_schedule",
     "train_run",
 ]
-
-
-@dataclass(frozen=True)
-class CompareOptions:
-    """The settings of :func:`compare` (see there), validated when built; ``seeds`` is kept as
-    the tuple of seeds."""
-
-    schedules: tuple[str, ...] | None = None
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int | None = None
-    peak: float | None = None
-    target: float | None = None
-    jobs: int = 1
-    out: Path | None = None
-    resume: bool = False
-    progress: bool = True
-    finder_steps: int = 100
-    refine: RefineOptions = field(default_factory=RefineOptions)
-    executor: Executor | None = None
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        s = self.steps
-        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 10):
-            raise ValueError(f"compare: steps must be an integer >= 10, got steps={s!r}")
-        j = self.jobs
-        if isinstance(j, bool) or not isinstance(j, int) or j < 1:
-            raise ValueError(f"compare: jobs must be an integer >= 1, got jobs={j!r}")
-        if self.executor is not None and self.jobs != 1:
-            raise ValueError(
-                f"compare: give jobs or executor, not both, got jobs={j!r} and an executor"
-            )
-        if self.device is not None:
-            resolve_device(self.device)
-        if self.resume and self.out is None:
-            raise ValueError("compare: resume=True needs out= (the report folder)")
-        p = self.peak
-        if p is not None and not (
-            isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < math.inf
-        ):
-            raise ValueError(f"compare: peak must be a finite number > 0, got peak={p!r}")
-
-    @classmethod
-    def from_settings(cls, **settings: Any) -> CompareOptions:
-        """Options from :func:`compare`'s keyword settings (``seeds`` a count or a sequence,
-        ``out`` a path or str, ``refine`` a bool, ``refine_factor``/``refine_steps``/
-        ``refine_top``).
-
-        Raises:
-            TypeError: an unknown setting.
-            ValueError: a bad value (the message names it).
-        """
-        refine_keys = {"refine": "enabled", "refine_factor": "factor"}
-        refine_keys |= {"refine_steps": "max_steps", "refine_top": "top"}
-        known = {f.name for f in dataclasses.fields(cls)} - {"refine"}
-        unknown = set(settings) - known - set(refine_keys)
-        if unknown:
-            raise TypeError(
-                f"compare: unknown setting(s) {sorted(unknown)}; known: "
-                f"{sorted(known | set(refine_keys))}"
-            )
-        refine = RefineOptions(
-            **{refine_keys[k]: settings.pop(k) for k in list(settings) if k in refine_keys}
-        )
-        if "seeds" in settings:
-            settings["seeds"] = _seed_list(settings["seeds"])
-        if settings.get("schedules") is not None:
-            settings["schedules"] = tuple(settings["schedules"])
-        if settings.get("out") is not None:
-            settings["out"] = Path(settings["out"])
-        return cls(refine=refine, **settings)
-
-
-def _seed_list(seeds: object) -> tuple[int, ...]:
-    out = (
-        list(range(seeds))
-        if isinstance(seeds, int) and not isinstance(seeds, bool)
-        else list(seeds)  # type: ignore[call-overload]
-        if isinstance(seeds, Sequence) and not isinstance(seeds, str)
-        else []
-    )
-    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
-        raise ValueError(
-            f"compare: seeds must be a positive count or integers >= 0, got seeds={seeds!r}"
-        )
-    return tuple(out)
 
 
 def compare(
@@ -205,6 +120,8 @@ def compare(
     if opts.jobs > 1 and ref is None:
         raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
     candidates(opts.schedules, 1.0, n_steps)  # unknown names and bad specs fail before training
+    if opts.out is not None:
+        check_folder(opts.out)
     device = resolve_device(opts.device if opts.device is not None else the_task.device)
     notes = length_notes(opts.schedules, n_steps)
     for note in notes:
@@ -213,62 +130,97 @@ def compare(
     # One executor serves the comparison and the refinement (a pool per batch would pay the
     # worker start-up again for each refinement step). It starts first, so that the workers
     # import torch and load the task while the range test runs here.
-    with _executor(opts, the_task, ref) as executor:
-        finder = None
-        if opts.peak is None:
-            where = _FinderPlace(name, opts.out, opts.resume, opts.finder_steps, device)
-            finder = _find_peak(the_task, where)
-        the_peak = float(opts.peak) if opts.peak is not None else float(finder.suggestion)  # type: ignore[union-attr]
-        cands = candidates(opts.schedules, the_peak, n_steps)
-        bar = progress_bar(opts.progress, len(cands) * len(opts.seeds), 0)
-        search = Search(
-            the_task,
-            name,
-            opts.seeds,
-            n_steps,
-            executor,
-            opts.out,
-            opts.resume,
-            bar,
-            task_fingerprint(the_task),
-            device,
-        )
-        try:
-            runs = search.results([(c, main_stem(c)) for c in cands])
-            summary, tgt = _report.summarise(runs, [c.name for c in cands], opts.target)
-            rec, why = _report.recommend(summary)
-            if not rec:
-                why += f" Try a range below this peak, e.g. --peak {the_peak / 10:.3g}."
-            items = dict(
-                zip([c.name for c in cands], opts.schedules or DEFAULT_SCHEDULES, strict=True)
+    n_cands = len(opts.schedules or DEFAULT_SCHEDULES)
+    bar = progress_bar(opts.progress, _most_runs(opts, n_cands), 0)
+    try:
+        with _executor(opts, the_task, ref) as executor:
+            finder = None
+            if opts.peak is None:
+                where = _FinderPlace(name, opts.out, opts.resume, opts.finder_steps, device)
+                finder = _find_peak(the_task, where)
+                if bar is not None:
+                    bar.set_postfix_str("range test", refresh=False)
+                    bar.update(1)
+            the_peak = float(opts.peak) if opts.peak is not None else float(finder.suggestion)  # type: ignore[union-attr]
+            cands = candidates(opts.schedules, the_peak, n_steps)
+            search = Search(
+                the_task,
+                name,
+                opts.seeds,
+                n_steps,
+                executor,
+                opts.out,
+                opts.resume,
+                bar,
+                task_fingerprint(the_task),
+                device,
             )
-            picks = _RefinePicks(summary, runs, items, rec)
-            final, refined = rec, _refinements(search, picks, the_peak, opts.refine)
-            if refined:
-                final, why_refined = _summary.recommend_refined(refined, rec)
-                why = f"At the common peak {the_peak:.3g}: {why} {why_refined}"
-        finally:
-            if bar is not None:
-                bar.close()
+            out = _decide(search, cands, the_peak, opts)
+        if bar is not None:  # fewer refinement steps than the most possible
+            bar.total = bar.n
+    finally:
+        if bar is not None:
+            bar.close()
     return Comparison(
         task=name,
         peak=the_peak,
         steps=n_steps,
         seeds=opts.seeds,
         candidates=tuple(cands),
-        runs=tuple(runs),
+        runs=out.runs,
         finder=finder,
-        summary=tuple(summary),
-        recommendation=final,
-        reasoning=why,
-        target=tgt,
+        summary=out.summary,
+        recommendation=out.recommendation,
+        reasoning=out.reasoning,
+        target=out.target,
         wall_s=time.perf_counter() - t0,
-        refinements=tuple(refined),
-        common_recommendation=rec,
+        refinements=out.refinements,
+        common_recommendation=out.common_recommendation,
         finder_steps=opts.finder_steps if finder is not None else 0,
         notes=tuple(notes),
         device=device,
     )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """The comparison's runs and summary at the common peak, the refinements and the choice."""
+
+    runs: tuple[RunResult, ...]
+    summary: tuple[SummaryRow, ...]
+    target: float | None
+    common_recommendation: str
+    refinements: tuple[PeakRefinement, ...]
+    recommendation: str
+    reasoning: str
+
+
+def _decide(
+    search: Search, cands: Sequence[Candidate], peak: float, opts: CompareOptions
+) -> _Outcome:
+    """Run every candidate at the common peak, summarise, recommend, refine the best peaks and
+    recommend again among the refined."""
+    runs = search.results([(c, main_stem(c)) for c in cands])
+    summary, tgt = _report.summarise(runs, [c.name for c in cands], opts.target)
+    rec, why = _report.recommend(summary)
+    if not rec:
+        why += f" Try a range below this peak, e.g. --peak {peak / 10:.3g}."
+    names = [c.name for c in cands]
+    items = dict(zip(names, opts.schedules or DEFAULT_SCHEDULES, strict=True))
+    refined = _refinements(search, _RefinePicks(summary, runs, items, rec), peak, opts.refine)
+    final = rec
+    if refined:
+        final, why_refined = _summary.recommend_refined(refined, rec)
+        why = f"At the common peak {peak:.3g}: {why} {why_refined}"
+    return _Outcome(tuple(runs), tuple(summary), tgt, rec, tuple(refined), final, why)
+
+
+def _most_runs(opts: CompareOptions, n_cands: int) -> int:
+    """The most runs the search can take (the range test counting as one): every candidate x
+    seed, plus ``max_steps + 1`` rates x seeds for each refined schedule."""
+    n = len(opts.seeds)
+    refine = min(opts.refine.top, n_cands) * (opts.refine.max_steps + 1) * n
+    return (opts.peak is None) + n_cands * n + (refine if opts.refine.enabled else 0)
 
 
 @contextlib.contextmanager
@@ -307,6 +259,24 @@ def _refinements(
         at_peak = [r for r in picks.runs if r.schedule == row.schedule]
         refined.append(_refine(search, cand_at, peak, at_peak, opts))
     return refined
+
+
+def check_folder(folder: Path) -> None:
+    """Make ``folder`` (and ``runs/`` in it) and check that a file can be written there, so an
+    unwritable report folder fails before any training.
+
+    Raises:
+        ValueError: the folder cannot be made or written to (the message names it).
+    """
+    try:
+        (folder / "runs").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"compare: out must be a folder that can be written, got out={str(folder)!r} "
+            f"({exc.strerror or exc})"
+        ) from None
 
 
 @dataclass(frozen=True)

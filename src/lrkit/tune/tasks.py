@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-BUILTIN = ("digits", "mnist1d", "charlm")
+from lrkit.tune.builtin_tasks import BUILTIN
 
 
 @dataclass

@@ -177,9 +177,8 @@ def rounded(spec: str, digits: int = 4) -> str:
 
     def one(m: re.Match[str]) -> str:
         text = m.group(0)
-        if "." not in text and "e" not in text.lower():
-            return text
-        return f"{float(text):.{digits}g}"
+        short = f"{float(text):.{digits}g}"
+        return text if float(short) == float(text) else short
 
     return _NUMBER.sub(one, spec)
 

@@ -52,13 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def one_line(exc: BaseException) -> str:
     """An error as one line. lrkit's own checks (a ValueError/TypeError raised inside lrkit)
-    print their message; anything else prints its type, message and place: the innermost frame
+    print their message as written (a spec error adds a caret line under the spec); anything else prints its type, message and place: the innermost frame
     of the user's own code when there is one (``task raised KeyError: 'x' (my_task.py:12)``),
     else the innermost frame, and how to see the whole trace."""
     tb = traceback.extract_tb(exc.__traceback__)
-    msg = " ".join(str(exc).split()) or type(exc).__name__
     if tb and _is_lrkit(tb[-1].filename) and isinstance(exc, (ValueError, TypeError)):
-        return msg
+        return str(exc)  # as written (a spec error's caret line included)
+    msg = " ".join(str(exc).split()) or type(exc).__name__
     user = [f for f in tb if not (_is_lrkit(f.filename) or _is_library(f.filename))]
     where = user[-1] if user else (tb[-1] if tb else None)
     place = f" ({os.path.basename(where.filename)}:{where.lineno})" if where else ""

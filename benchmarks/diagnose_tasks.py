@@ -71,7 +71,7 @@ def _digits_img() -> tuple[Data, Data]:
 
 @functools.cache
 def _mnist1d() -> tuple[Data, Data]:
-    from lrkit.torch.tasks import load_task
+    from lrkit.tune.tasks import load_task
 
     t = load_task("mnist1d")
     return t.train, t.val

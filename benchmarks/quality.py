@@ -8,11 +8,11 @@ For each task:
    (mean final validation loss);
 3. a grid of peak rates (factor 2 apart) is run for every family on the selection seeds: the
    grid-best rate per family is the one with the lowest mean loss there;
-4. ``lrkit compare``'s peak refinement (:func:`lrkit.tools.suggest.refine_peak`, factor 2, at
+4. ``lrkit compare``'s peak refinement (:func:`lrkit.tune.rules.refine_peak`, factor 2, at
    most 2 steps) tunes the peaks of the 3 best families at the suggestion on the same
    *selection* seeds, with the same rule and the same loss (mean over seeds, inf if one
    diverged) as ``compare``, and the recommended family is the best of them at its own refined
-   peak (:func:`lrkit.tools.summary.recommend_refined`), as ``compare`` recommends it;
+   peak (:func:`lrkit.tune.summary.recommend_refined`), as ``compare`` recommends it;
 5. both rates of every family (the grid-best and the suggestion) are run again on *held-out*
    seeds ``S..S+H-1`` that took no part in any choice (the per-family detail), and the
    common-peak choice's two rates, the final choice's two (refined, grid-best) and the best
@@ -52,11 +52,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lrkit.tools.suggest import refine_peak
-from lrkit.tools.summary import ranked, recommend, recommend_refined
 from lrkit.tools.tables import markdown_table
-from lrkit.torch.compare import DEFAULT_SCHEDULES, _find_peak, builtin_schedule
-from lrkit.torch.tasks import BUILTIN, load_task
+from lrkit.tune.records import PeakRefinement, RateTrial, SummaryRow
+from lrkit.tune.rules import refine_peak
+from lrkit.tune.search import DEFAULT_SCHEDULES, _find_peak, _FinderPlace, builtin_schedule
+from lrkit.tune.summary import ranked, recommend, recommend_refined
+from lrkit.tune.tasks import BUILTIN, load_task
 
 _TASKS: dict = {}
 
@@ -64,13 +65,13 @@ _TASKS: dict = {}
 def _run(task: str, family: str, rate: float, seed: int, steps: int) -> tuple:
     import torch
 
-    from lrkit.torch.compare import train_run
+    from lrkit.tune.search import train_run
 
     torch.set_num_threads(1)
     if task not in _TASKS:
         _TASKS[task] = load_task(task)
     rec = train_run(_TASKS[task], builtin_schedule(family, rate, steps), seed, steps)
-    return task, family, rate, seed, steps, rec["final_val_loss"]
+    return task, family, rate, seed, steps, rec.final_val_loss
 
 
 class Runs:
@@ -202,32 +203,35 @@ def main() -> None:
     for name in args.tasks:
         task = load_task(name)
         runs.steps[name] = task.steps
-        finders[name] = _find_peak(task, name, None, False, 100)
-        rates = grid + sorted(set(finders[name]["alternatives"].values()))
+        finders[name] = _find_peak(task, _FinderPlace(name, None, False, 100, "cpu"))
+        rates = grid + sorted(set(finders[name].alternatives.values()))
         for fam in fams:
             runs.need(name, fam, rates, sel)
     runs.flush()
     choice = {}
     for name in args.tasks:
-        s = finders[name]["suggestion"]
+        s = finders[name].suggestion
         summary = []
         for fam in fams:
             v = runs.values(name, fam, s, sel)
             ok = v[np.isfinite(v)]
             summary.append(
-                {
-                    "schedule": fam,
-                    "val_loss_mean": float(ok.mean()) if ok.size else math.inf,
-                    "val_loss_std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
-                    "seeds": len(sel),
-                    "diverged": int(np.sum(~np.isfinite(v))),
-                }
+                SummaryRow(
+                    schedule=fam,
+                    spec="",
+                    seeds=len(sel),
+                    diverged=int(np.sum(~np.isfinite(v))),
+                    val_loss_mean=float(ok.mean()) if ok.size else math.inf,
+                    val_loss_std=float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+                    acc_mean=None,
+                    wall_s_mean=0.0,
+                )
             )
         common, _ = recommend(summary)
         best = {fam: min(grid, key=lambda r, f=fam: runs.mean(name, f, r, sel)) for fam in fams}
         refs = []  # compare's refinement: the refine_top best at the common peak, each refined
         for row in ranked(summary)[: args.refine_top]:
-            fam = row["schedule"]
+            fam = row.schedule
 
             def losses_at(rates: list[float], name: str = name, fam: str = fam) -> list[float]:
                 runs.need(name, fam, rates, sel)
@@ -241,19 +245,36 @@ def main() -> None:
                 factor=args.refine_factor,
                 max_steps=args.refine_steps,
             )
-            trials = [
-                {
-                    "peak": r,
-                    "val_loss_mean": loss,
-                    "val_loss_std": _finite_std(runs.values(name, fam, r, sel)),
-                }
+            trials = tuple(
+                RateTrial(
+                    peak=r,
+                    ratio=r / s,
+                    val_loss_mean=loss,
+                    val_loss_std=_finite_std(runs.values(name, fam, r, sel)),
+                    diverged=0,
+                    seeds=len(sel),
+                    spec="",
+                )
                 for r, loss in res.trials
-            ]
-            refs.append({"schedule": fam, "refined_peak": res.refined, "trials": trials})
+            )
+            refs.append(
+                PeakRefinement(
+                    fam,
+                    res.factor,
+                    res.max_steps,
+                    s,
+                    res.refined,
+                    res.steps,
+                    False,
+                    "",
+                    None,
+                    trials,
+                )
+            )
         rec, _ = recommend_refined(refs, common)
-        r_ref = next((r["refined_peak"] for r in refs if r["schedule"] == rec), s)
+        r_ref = next((r.refined_peak for r in refs if r.schedule == rec), s)
         # the common-peak winner at its own refined peak: what refining only the winner gives
-        r_com = next((r["refined_peak"] for r in refs if r["schedule"] == common), s)
+        r_com = next((r.refined_peak for r in refs if r.schedule == common), s)
         any_fam = min(fams, key=lambda fam: runs.mean(name, fam, best[fam], sel))
         choice[name] = (s, common, rec, best, r_ref, r_com, any_fam)
         for fam in fams:
@@ -282,7 +303,7 @@ def main() -> None:
         rows.append(
             [
                 name,
-                f"{s:.3g} ({f['method']})",
+                f"{s:.3g} ({f.method})",
                 common,
                 f"{c_b:.3g}",
                 f"{s / c_b:.2f}x",
@@ -313,7 +334,7 @@ def main() -> None:
                     f"{hf['gap']:+.1f} ± {hf['se_gap']:.1f}%",
                 ]
             )
-        for rule, rate in f["alternatives"].items():
+        for rule, rate in f.alternatives.items():
             fb = min(fams, key=lambda fam, r=rate: runs.mean(name, fam, r, sel))
             m, mb = runs.mean(name, fb, rate, sel), runs.mean(name, fb, best[fb], sel)
             gap = f"{100 * (m / mb - 1):+.1f}%"

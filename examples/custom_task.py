@@ -4,7 +4,7 @@
     lrkit compare examples/custom_task.py:make_task --seeds 3 --jobs 2
     lrkit compare my_package.my_module:make_task        # an importable module works too
 
-The function takes no argument and returns a dict (or an ``lrkit.torch.tasks.Task``):
+The function takes no argument and returns a dict (or an ``lrkit.tune.tasks.Task``):
 
 - ``model``: ``() -> nn.Module``; lrkit calls ``torch.manual_seed(seed)`` first, so every
   schedule starts from the same weights for a given seed;

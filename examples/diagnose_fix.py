@@ -15,7 +15,7 @@ import torch
 
 import lrkit
 from lrkit.torch import Monitor, Scheduler
-from lrkit.torch.tasks import load_task
+from lrkit.tune.tasks import load_task
 
 torch.set_num_threads(1)
 task = load_task("digits")  # an MLP 64-128-10, SGD with momentum, 300 steps of batch 32

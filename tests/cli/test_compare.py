@@ -98,7 +98,7 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
     assert 0 < len(files) < 300
     seeds = [json.loads(f.read_text())["seed"] for f in files]
     stamps = [f.stat().st_mtime_ns for f in files]
-    from lrkit.torch.compare import compare
+    from lrkit.tune.search import compare
 
     comp = compare(
         "digits",
@@ -110,7 +110,7 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
         progress=False,
     )
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing retrained or rewritten
-    assert sorted(r["seed"] for r in comp.runs) == sorted(seeds)
+    assert sorted(r.seed for r in comp.runs) == sorted(seeds)
 
 
 def test_bad_spec_fails_before_the_range_test(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lrkit.torch.tasks import load_task
+from lrkit.tune.tasks import load_task
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,14 @@ report folder."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
+
+from lrkit.tune import recipes
+from lrkit.tune.builtin_tasks import DESCRIPTIONS
 
 
 def add_parser(sub: Any) -> None:
@@ -16,18 +23,27 @@ def add_parser(sub: Any) -> None:
         description=(
             "Find the peak rate with the range test, train TASK's model from the same "
             "initialisation under several schedules (equal steps, several seeds), print a table "
-            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML)."
+            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML). "
+            "Built-in tasks: "
+            + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
+            + ". Your own: 'module:function' or 'file.py:function' (that file's code runs here "
+            "and in every worker)."
         ),
     )
-    p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
+    p.add_argument(
+        "task",
+        nargs="?",
+        default="digits",
+        help=f"{', '.join(DESCRIPTIONS)}, or module:function (default: digits)",
+    )
     p.add_argument(
         "--schedules",
         nargs="+",
         metavar="NAME_OR_SPEC",
         help=(
-            "built-in names (constant step cosine warmup-cosine one-cycle wsd plateau; commas "
-            "also separate them) or spec texts where 'peak' is the peak rate, e.g. "
-            "\"cosine(peak, 0.1 * peak, steps='100%%')\""
+            f"built-in recipes ({' '.join(recipes.names())}; commas also separate them) or spec "
+            "texts where 'peak' is the peak rate, optionally with a short label, e.g. "
+            "\"mine=cosine(peak, 0.1 * peak, steps='100%%')\""
         ),
     )
     p.add_argument("--seeds", default="3", help="a count (3) or a list (0,1,2); default 3")
@@ -35,6 +51,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--peak", type=float, help="peak rate (default: from the range test)")
     p.add_argument("--target", type=float, help="target loss for 'steps to target'")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--device",
+        help="where trials train, e.g. cpu, cuda, cuda:1 (default: the task's, else cuda when "
+        "available, else cpu)",
+    )
     p.add_argument(
         "-o", "--out", default="lrkit-compare", help="report folder (default lrkit-compare)"
     )
@@ -88,11 +109,9 @@ def _seeds(text: str) -> int | list[int]:
         ) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the comparison, print the table and recommendation, write the report."""
-    from lrkit.torch.compare import compare
-
-    comp = compare(
+def _compare(compare: Any, args: argparse.Namespace) -> Any:
+    """``compare`` called with the command line's settings."""
+    return compare(
         args.task,
         schedules=_schedules(args.schedules),
         seeds=_seeds(args.seeds),
@@ -100,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         peak=args.peak,
         target=args.target,
         jobs=args.jobs,
+        device=args.device,
         out=args.out,
         resume=args.resume,
         progress=not args.no_progress,
@@ -108,16 +128,49 @@ def run(args: argparse.Namespace) -> int:
         refine_steps=args.refine_steps,
         refine_top=args.refine_top,
     )
+
+
+def _interrupted(args: argparse.Namespace) -> None:
+    """Say how many runs are saved and how to continue."""
+    runs = Path(args.out) / "runs"
+    n = len(list(runs.rglob("*.json"))) if runs.is_dir() else 0
+    argv = getattr(args, "argv", None) or ["compare"]
+    again = " ".join(shlex.quote(a) for a in argv if a != "--resume")
+    print(
+        f"\ninterrupted: {n} finished run(s) saved in {runs}; continue with:\n"
+        f"  lrkit {again} --resume",
+        file=sys.stderr,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison, print the table and recommendation, write the report."""
+    from lrkit.tune.search import compare
+
+    with warnings.catch_warnings(record=True) as caught:  # printed below, one line each
+        warnings.simplefilter("always", UserWarning)
+        try:
+            comp = _compare(compare, args)
+        except KeyboardInterrupt:
+            _interrupted(args)
+            return 130
+    lines = []
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            lines.append(f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if comp.finder is not None:
         f = comp.finder
-        print(
-            f"range test: peak rate {comp.peak:.3g} ({f['method']}, confidence "
-            f"{f['confidence']:.2f})"
-        )
+        print(f"range test: peak rate {comp.peak:.3g} ({f.method}, confidence {f.confidence:.2f})")
     else:
         print(f"peak rate {comp.peak:.3g} (given)")
-    print(f"task {comp.task}: {comp.steps} steps per run, seeds {comp.seeds}\n")
+    on = f", on {comp.device}" if comp.device != "cpu" else ""
+    print(f"task {comp.task}: {comp.steps} steps per run, seeds {list(comp.seeds)}{on}\n")
+    for line in dict.fromkeys(lines):
+        print(line)
     print(comp.table())
+
     line = f"\nrecommendation: {comp.recommendation or 'none'}"
     if comp.recommendation and comp.refinements:
         line += f" at peak {comp.refined_peak:.3g}"
@@ -126,15 +179,15 @@ def run(args: argparse.Namespace) -> int:
     print(line)
     print(comp.reasoning)
     if comp.recommendation:
-        from lrkit.tools.report import REFINEMENT_HEADER, refinement_note, refinement_rows
         from lrkit.tools.tables import text_table
+        from lrkit.tune.report import REFINEMENT_HEADER, refinement_rows, rounded
 
-        d = comp.to_dict()
         if comp.refinements:
             rows = refinement_rows(comp.refinements, comp.recommendation)
             print("\n" + text_table(REFINEMENT_HEADER, rows))
-        print(f"\n{refinement_note(d)}")
-        print(f"use: {comp.recommended_spec}")
+        print(f"\n{comp.refinement_note()}")
+        print(f"use: {rounded(comp.recommended_spec)}")
+    print(comp.compute_note())
     html = comp.write(args.out)
     print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
     print(f"total {comp.wall_s:.1f} s")

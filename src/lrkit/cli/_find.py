@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the range test and print its outcome; returns the exit code."""
     import torch
 
-    from lrkit.torch.finder import find_lr
-    from lrkit.torch.tasks import load_task
+    from lrkit.tune.finder import find_lr
+    from lrkit.tune.tasks import load_task
 
     task = load_task(args.task)
     torch.manual_seed(args.seed)

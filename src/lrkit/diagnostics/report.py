@@ -21,7 +21,7 @@ import numpy as np
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
 from lrkit.tools._files import atomic_write
-from lrkit.tools.report import html_page
+from lrkit.tools.html import html_page
 from lrkit.tools.tables import html_table
 
 __all__ = ["plot_run", "write_report"]

@@ -2,14 +2,18 @@
 
 :class:`Scheduler` drives any hyperparameter of any param group from lrkit schedules; it is a
 ``torch.optim.lr_scheduler.LRScheduler``, so training frameworks accept it.
+
+The range test (``find_lr``, ``FinderResult``) lives in the main job's layer, :mod:`lrkit.tune`;
+the two names are still reachable here (imported on first use) for code written before the move.
 """
+
+from typing import Any
 
 from lrkit.torch._get_scheduler import get_scheduler
 from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 from lrkit.torch._scheduler import Scheduler
 from lrkit.torch._unfreeze import Unfreeze
-from lrkit.torch.finder import FinderResult, find_lr
 from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
 from lrkit.torch.monitor import Monitor
 
@@ -29,3 +33,15 @@ __all__ = [
     "param_groups",
     "reset_optimizer_state",
 ]
+
+_MOVED = {"find_lr", "FinderResult"}
+
+
+def __getattr__(name: str) -> Any:
+    """``find_lr`` and ``FinderResult`` from :mod:`lrkit.tune.finder`, imported on first use
+    (the binding itself does not depend on the main job's layer)."""
+    if name in _MOVED:
+        from lrkit.tune import finder
+
+        return getattr(finder, name)
+    raise AttributeError(f"module 'lrkit.torch' has no attribute {name!r}")

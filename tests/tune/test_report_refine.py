@@ -2,54 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from lrkit.tools import report, summary
+from lrkit.tune import report, summary
+from lrkit.tune.records import PeakRefinement, RateTrial
 
 
-def _ref(refined, schedule="wsd", shift=0.0):
+def _ref(refined, schedule="wsd", shift=0.0, fixed=False):
     trials = [
-        {
-            "peak": 0.05,
-            "ratio": 0.5,
-            "val_loss_mean": 0.3,
-            "val_loss_std": 0.01,
-            "diverged": 0,
-            "seeds": 3,
-        },
-        {
-            "peak": 0.1,
-            "ratio": 1.0,
-            "val_loss_mean": 0.2,
-            "val_loss_std": 0.02,
-            "diverged": 0,
-            "seeds": 3,
-        },
-        {
-            "peak": 0.2,
-            "ratio": 2.0,
-            "val_loss_mean": 0.15,
-            "val_loss_std": 0.03,
-            "diverged": 0,
-            "seeds": 3,
-        },
-        {
-            "peak": 0.4,
-            "ratio": 4.0,
-            "val_loss_mean": math.inf,
-            "val_loss_std": 0.0,
-            "diverged": 1,
-            "seeds": 3,
-        },
+        RateTrial(0.05, 0.5, 0.3, 0.01, 0, 3, ""),
+        RateTrial(0.1, 1.0, 0.2, 0.02, 0, 3, ""),
+        RateTrial(0.2, 2.0, 0.15, 0.03, 0, 3, ""),
+        RateTrial(0.4, 4.0, math.inf, 0.0, 1, 3, ""),
     ]
-    return {
-        "schedule": schedule,
-        "factor": 2.0,
-        "max_steps": 2,
-        "peak": 0.1,
-        "refined_peak": refined,
-        "trials": [{**t, "val_loss_mean": t["val_loss_mean"] + shift} for t in trials],
-    }
+    if fixed:
+        trials = [t for t in trials if t.peak == 0.1]
+    return PeakRefinement(
+        schedule=schedule,
+        factor=2.0,
+        max_steps=2,
+        peak=0.1,
+        refined_peak=refined,
+        steps=0,
+        fixed=fixed,
+        spec="",
+        plateau=None,
+        trials=tuple(dataclasses.replace(t, val_loss_mean=t.val_loss_mean + shift) for t in trials),
+    )
+
+
+def _note(refs, recommendation, from_range_test=True):
+    ref = summary.chosen_refinement(refs, recommendation)
+    return report.refinement_note(0.1, from_range_test, ref)
 
 
 def test_rows_mark_common_and_refined_and_divergence():
@@ -68,14 +53,12 @@ def test_rows_mark_common_and_refined_and_divergence():
 def test_note_names_both_peaks_and_origin():
     """The note says where the peak came from and what it was refined to (or that it stayed)."""
     refs = [_ref(0.1, "cosine"), _ref(0.2)]
-    comp = {"peak": 0.1, "finder": {"suggestion": 0.1}, "refinements": refs}
-    note = report.refinement_note({**comp, "recommendation": "wsd"})
+    note = _note(refs, "wsd")
     assert note.startswith("peak: 0.1 from the range test, refined to 0.2 for wsd")
     assert "0.2 -> 0.15" in note and "tried 0.05, 0.2, 0.4" in note
-    kept = report.refinement_note({**comp, "finder": None, "recommendation": "cosine"})
+    kept = _note(refs, "cosine", from_range_test=False)
     assert kept.startswith("peak: 0.1 given, kept after refinement for cosine")
-    none = {"peak": 0.1, "refinements": [], "recommendation": "wsd"}
-    assert report.refinement_note(none).endswith("(not refined)")
+    assert _note([], "wsd", from_range_test=False).endswith("(not refined)")
 
 
 def test_recommend_refined_best_at_own_peak():
@@ -113,13 +96,11 @@ def test_recommend_refined_when_the_common_choice_diverged():
 
 def test_fixed_rate_record_is_marked():
     """A schedule whose spec does not use the peak is marked in the table and the note."""
-    fixed = {**_ref(0.1, "constant(0.2)"), "fixed": True}
-    fixed["trials"] = [t for t in fixed["trials"] if t["peak"] == 0.1]
+    fixed = _ref(0.1, "constant(0.2)", fixed=True)
     rows = report.refinement_rows([fixed], recommended="constant(0.2)")
     assert rows == [
         ["constant(0.2)", "0.1", "1", "0.2000 ± 0.0200", "does not use the peak, recommended"]
     ]
-    comp = {"peak": 0.1, "finder": None, "refinements": [fixed], "recommendation": "constant(0.2)"}
-    assert report.refinement_note(comp) == (
+    assert _note([fixed], "constant(0.2)", from_range_test=False) == (
         "peak: 0.1 given; constant(0.2) does not use it (its spec fixes the rates)"
     )

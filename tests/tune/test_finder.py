@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.torch.finder import FinderResult, find_lr
+from lrkit.tune.finder import FinderResult, find_lr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

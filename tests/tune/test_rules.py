@@ -1,4 +1,4 @@
-"""Range-test analysis: smoothing, divergence and the suggestion rules (lrkit.tools.suggest)."""
+"""Range-test analysis: smoothing, divergence and the suggestion rules (lrkit.tune.rules)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrkit.tools.suggest import (
+from lrkit.tune.rules import (
     divergence_index,
     minimum_tenth,
     smooth,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.torch.compare import (
+from lrkit.tune.search import (
     DEFAULT_SCHEDULES,
     builtin_schedule,
     candidates,
@@ -17,7 +17,7 @@ from lrkit.torch.compare import (
     spec_schedule,
     train_run,
 )
-from lrkit.torch.tasks import load_task
+from lrkit.tune.tasks import load_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -59,13 +59,13 @@ def test_runs_share_initialisation_and_follow_schedule():
     b = train_run(task, builtin_schedule("constant", 0.05, steps), 0, steps)
     c = train_run(task, builtin_schedule("constant", 0.05, steps), 1, steps)
     cos = lrkit.cosine(0.05, 0.0, steps=steps)
-    assert a["lr"] == pytest.approx([cos(k) for k in range(steps)])
-    assert b["lr"] == [0.05] * steps
+    assert list(a.lr) == pytest.approx([cos(k) for k in range(steps)])
+    assert list(b.lr) == [0.05] * steps
     # equal seeds share the initial weights and first batch, so the first update's effect is equal
-    assert a["train"]["loss"][0] == b["train"]["loss"][0] != c["train"]["loss"][0]
+    assert a.train_loss[0] == b.train_loss[0] != c.train_loss[0]
     first = train_run(task, builtin_schedule("constant", 0.05, 10), 0, 10)
     again = train_run(task, builtin_schedule("constant", 0.05, 10), 0, 10)
-    assert first["val"]["loss"] == again["val"]["loss"]
+    assert first.val_loss == again.val_loss
 
 
 def test_plateau_lowers_the_rate():
@@ -73,8 +73,8 @@ def test_plateau_lowers_the_rate():
     task_small = load_task("digits")
     task_small.eval_every = 1
     rec = train_run(task_small, builtin_schedule("plateau", 2.0, 40), 0, 40)
-    assert rec["lr"][0] == 2.0
-    assert min(rec["lr"]) <= 0.4 + 1e-12
+    assert rec.lr[0] == 2.0
+    assert min(rec.lr) <= 0.4 + 1e-12
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_compare_resume_redoes_only_missing(task, tmp_path):
     now = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "runs").glob("*.json")}
     changed = [n for n in now if now[n] != stamp.get(n)]
     assert changed == [files[0].name]
-    assert [r["final_val_loss"] for r in second.runs] == [r["final_val_loss"] for r in first.runs]
+    assert [r.final_val_loss for r in second.runs] == [r.final_val_loss for r in first.runs]
     assert first.recommendation in ("constant", "cosine")
     html = second.write(tmp_path)
     assert html.exists() and json.loads((tmp_path / "results.json").read_text())["peak"] == 0.05
@@ -104,14 +104,14 @@ def test_compare_with_range_test_and_jobs(tmp_path):
     kw = dict(schedules=["constant", "one-cycle"], seeds=1, steps=20, progress=False)
     one = compare("digits", **kw, out=tmp_path / "a")
     two = compare("digits", **kw, jobs=2, out=tmp_path / "b")
-    assert one.finder is not None and one.peak == one.finder["suggestion"] == two.peak
+    assert one.finder is not None and one.peak == one.finder.suggestion == two.peak
     assert (tmp_path / "a" / "finder.json").exists()
-    assert [r["final_val_loss"] for r in one.runs] == [r["final_val_loss"] for r in two.runs]
+    assert [r.final_val_loss for r in one.runs] == [r.final_val_loss for r in two.runs]
     # the peak refinement runs through the same executor: same runs, same refined peak
     assert one.refined_peak == two.refined_peak
     assert len(one.refinements) == 2 and one.recommendation == two.recommendation
-    losses = [r["final_val_loss"] for ref in one.refinements for r in ref["runs"]]
-    assert losses == [r["final_val_loss"] for ref in two.refinements for r in ref["runs"]]
+    losses = [r.final_val_loss for ref in one.refinements for r in ref.runs]
+    assert losses == [r.final_val_loss for ref in two.refinements for r in ref.runs]
 
 
 @pytest.mark.parametrize(
@@ -138,11 +138,28 @@ def test_train_run_leaves_global_rng(task):
 
 
 def test_candidate_pickles_for_worker_processes():
-    """Candidate (now in _compare_runs) round-trips through pickle, as jobs > 1 needs."""
+    """Candidate (in lrkit.tune.candidates) round-trips through pickle, as jobs > 1 needs."""
     import pickle
 
-    from lrkit.torch import compare as mod
+    from lrkit.tune import search as mod
 
     c = builtin_schedule("plateau", 0.1, 50)
     assert pickle.loads(pickle.dumps(c)) == c
     assert set(mod.__all__) <= set(dir(mod))
+
+
+def test_user_spec_gets_a_short_label():
+    """'name=spec' names a spec candidate in tables and the recommendation; the refinement
+    finds it again by that name."""
+    c = spec_schedule("mine=cosine(peak, 0.1 * peak, steps='100%')", 0.5, 100)
+    assert c.name == "mine" and lrkit.parse(c.spec)(100) == pytest.approx(0.05)
+    comp = compare(
+        "digits",
+        schedules=["mine=cosine(peak, steps='100%')"],
+        seeds=1,
+        steps=12,
+        peak=0.05,
+        progress=False,
+    )
+    assert [r.schedule for r in comp.summary] == ["mine"]
+    assert comp.recommendation == "mine" and comp.refinement is not None

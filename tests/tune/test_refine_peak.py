@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrkit.tools.suggest import refine_peak
+from lrkit.tune.rules import refine_peak
 
 
 class Oracle:

@@ -1,7 +1,7 @@
 """The learning-rate range test on a PyTorch model (Smith, 2017; fastai's ``lr_find``).
 
 The rate grows from ``start`` to ``end`` over ``steps`` optimizer updates, one batch each; the
-losses are smoothed and analysed by :mod:`lrkit.tools.suggest`. The model (parameters, buffers,
+losses are smoothed and analysed by :mod:`lrkit.tune.rules`. The model (parameters, buffers,
 gradients, train/eval modes), the optimizer (state and hyperparameters), the grad scaler and the
 RNG states (torch CPU and CUDA, numpy, ``random``) are restored bitwise afterwards, whatever
 happened: divergence, an exception from the user's code or ``KeyboardInterrupt``.
@@ -13,105 +13,18 @@ import copy
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 
-import lrkit
-from lrkit.tools import suggest as _suggest
+from lrkit.tune import rules as _suggest
+from lrkit.tune.range_test import FinderResult
 
 Batch = Any
 
-
-@dataclass
-class FinderResult:
-    """What a range test found: the curve, the suggestion and the alternatives.
-
-    ``rates[i]`` is the rate of update ``i`` (of the first parameter group) and ``losses[i]`` the
-    loss of its batch, before the update; ``smoothed`` is their debiased moving average.
-    """
-
-    rates: np.ndarray
-    losses: np.ndarray
-    smoothed: np.ndarray
-    suggestion: float
-    method: str
-    confidence: float
-    alternatives: dict[str, float] = field(default_factory=dict)
-    reasons: tuple[str, ...] = ()
-    diverged: bool = False
-
-    @property
-    def confidence_label(self) -> str:
-        """``"high"``, ``"medium"`` or ``"low"``."""
-        return _suggest.Suggestion(self.suggestion, self.method, self.confidence).confidence_label
-
-    def one_cycle(self, steps: int | str, **kwargs: Any) -> lrkit.Schedule:
-        """A one-cycle schedule peaking at the suggested rate: ``one_cycle(suggestion, ...)``."""
-        return lrkit.one_cycle(self.suggestion, steps=steps, **kwargs)
-
-    def cosine(self, steps: int | str, *, end_factor: float = 0.0) -> lrkit.Schedule:
-        """Cosine from the suggested rate to ``end_factor * suggestion``."""
-        return lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps)
-
-    def warmup_cosine(
-        self, steps: int, *, warmup_steps: int | None = None, end_factor: float = 0.0
-    ) -> lrkit.Schedule:
-        """Linear warmup (default 5% of ``steps``) into a cosine from the suggested rate; ``steps``
-        counts both phases."""
-        w = max(1, round(0.05 * steps)) if warmup_steps is None else warmup_steps
-        inner = lrkit.cosine(self.suggestion, self.suggestion * end_factor, steps=steps - w)
-        return lrkit.warmup(inner, steps=w)
-
-    def wsd(
-        self, steps: int, *, decay_frac: float = 0.2, warmup_frac: float = 0.05
-    ) -> lrkit.Schedule:
-        """Warmup-stable-decay at the suggested rate over ``steps`` updates in all."""
-        w = round(warmup_frac * steps)
-        d = max(1, round(decay_frac * steps))
-        return lrkit.wsd(self.suggestion, warmup_steps=w, stable_steps=steps - w - d, decay_steps=d)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (curves as lists)."""
-        return {
-            "rates": self.rates.tolist(),
-            "losses": [float(x) if math.isfinite(x) else None for x in self.losses],
-            "smoothed": [float(x) if math.isfinite(x) else None for x in self.smoothed],
-            "suggestion": self.suggestion,
-            "method": self.method,
-            "confidence": self.confidence,
-            "alternatives": dict(self.alternatives),
-            "reasons": list(self.reasons),
-            "diverged": self.diverged,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FinderResult:
-        """Inverse of :meth:`to_dict`."""
-        nan = float("nan")
-        return cls(
-            rates=np.asarray(d["rates"], dtype=float),
-            losses=np.asarray([nan if x is None else x for x in d["losses"]], dtype=float),
-            smoothed=np.asarray([nan if x is None else x for x in d["smoothed"]], dtype=float),
-            suggestion=float(d["suggestion"]),
-            method=str(d["method"]),
-            confidence=float(d["confidence"]),
-            alternatives={k: float(v) for k, v in d["alternatives"].items()},
-            reasons=tuple(d.get("reasons", ())),
-            diverged=bool(d.get("diverged", False)),
-        )
-
-    def plot(self, path: str | None = None) -> Any:
-        """Plot loss vs rate (log x) with the suggestion marked; save to ``path`` if given.
-
-        Returns the matplotlib figure (matplotlib is imported here, lazily).
-        """
-        from lrkit.tools.report import plot_range_test
-
-        return plot_range_test(self.to_dict(), path)
+__all__ = ["FinderResult", "find_lr"]
 
 
 def _check_positive(name: str, value: object) -> float:
@@ -224,7 +137,7 @@ def find_lr(
     ``accumulation_steps`` batches (loss divided by it); its loss is their mean. The losses are
     smoothed by a debiased moving average (``smooth`` = beta); the test stops once the smoothed
     loss exceeds ``diverge_factor`` times its minimum, or a loss is not finite. The suggestion is
-    :func:`lrkit.tools.suggest.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
+    :func:`lrkit.tune.rules.suggest`'s with ``rule`` (``"minimum/10"``, ``"valley"`` or
     ``"steepest"``); every rule's rate is in ``alternatives``.
 
     With ``scaler`` (a ``torch.amp.GradScaler``) the backward pass is scaled and steps with

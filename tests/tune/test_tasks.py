@@ -1,4 +1,4 @@
-"""Built-in tasks and the module:function plug-in protocol (lrkit.torch.tasks)."""
+"""Built-in tasks and the module:function plug-in protocol (lrkit.tune.tasks)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrkit.torch.tasks import Task, load_task
+from lrkit.tune.tasks import Task, load_task
 
 
 def test_digits_shapes_and_split():

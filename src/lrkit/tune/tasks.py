@@ -18,7 +18,8 @@ argument and returns a :class:`Task` or a dict with the same keys:
 * ``loss``: ``(outputs, targets) -> scalar tensor``;
 * ``train``, ``val``: ``(inputs, targets)`` tensor pairs (whole data in memory);
 * optional: ``name``, ``batch_size`` (64), ``steps`` (the default budget, 300), ``accuracy``
-  (report classification accuracy, False), ``eval_every`` (steps between validations).
+  (report classification accuracy, False), ``eval_every`` (steps between validations),
+  ``device`` (where its trials run, e.g. ``"cuda:1"``; default: ``compare``'s ``device``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-BUILTIN = ("digits", "mnist1d", "charlm")
+from lrkit.tune.builtin_tasks import BUILTIN
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Task:
     steps: int = 300
     accuracy: bool = False
     eval_every: int | None = None
+    device: str | None = None
 
     def __post_init__(self) -> None:
         owner = f"task {self.name!r}"
@@ -77,6 +79,8 @@ class Task:
             setattr(self, key, (pair[0], pair[1]))
         if self.eval_every is None and isinstance(self.steps, int):
             self.eval_every = max(1, self.steps // 20)
+        if self.device is not None:
+            self.device = resolve_device(self.device, owner)
         for key in ("batch_size", "steps", "eval_every"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -96,19 +100,64 @@ class Task:
                 yield x[idx], y[idx]
 
     def evaluate(self, model: nn.Module) -> tuple[float, float | None]:
-        """Validation loss (mean over the set) and accuracy (None unless ``accuracy``)."""
+        """Validation loss (mean over the examples) and accuracy (None unless ``accuracy``).
+
+        Accuracy is per target: ``correct / targets.numel()``, with the prediction
+        ``outputs.argmax(-1)``, so a sequence task with one target per position ((N, T) targets,
+        (N, T, C) outputs) gets per-token accuracy. It is None (undefined) when the predictions'
+        shape is not the targets' (e.g. a regression output) or the targets are not integers.
+        """
         x, y = self.val
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
         was = model.training
         model.eval()
-        total, correct = 0.0, 0
+        total, correct, defined = 0.0, 0, self.accuracy and not y.is_floating_point()
         with torch.no_grad():
             for i in range(0, len(x), 2048):
-                out = model(x[i : i + 2048])
-                total += float(self.loss(out, y[i : i + 2048])) * len(out)
-                if self.accuracy:
-                    correct += int((out.argmax(-1) == y[i : i + 2048]).sum())
+                out = model(x[i : i + 2048].to(dev))
+                target = y[i : i + 2048].to(dev)
+                total += float(self.loss(out, target)) * len(out)
+                if defined:
+                    pred = out.argmax(-1)
+                    if pred.shape != target.shape:
+                        defined = False
+                    else:
+                        correct += int((pred == target).sum())
         model.train(was)
-        return total / len(x), (correct / len(x) if self.accuracy else None)
+        return total / len(x), (correct / y.numel() if defined else None)
+
+    @functools.cached_property
+    def chance_accuracy(self) -> float | None:
+        """The accuracy of always predicting the most frequent validation target (None when the
+        task reports no accuracy): a run that does no better has learnt nothing."""
+        y = self.val[1]
+        if not self.accuracy or y.is_floating_point() or y.numel() == 0 or int(y.min()) < 0:
+            return None
+        return float(torch.bincount(y.flatten()).max()) / y.numel()
+
+
+def resolve_device(device: str | None, owner: str = "compare") -> str:
+    """The device trials run on: ``device`` checked (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+    ``"mps"``), or, for None, ``"cuda"`` when CUDA is available, else ``"cpu"``.
+
+    Raises:
+        ValueError: a string torch does not read as a device, or a device not available here.
+    """
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"{owner}: device must be e.g. 'cpu' or 'cuda', got device={device!r}"
+        ) from None
+    if dev.type == "cuda" and (
+        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ValueError(f"{owner}: device {device!r} is not available here (no such CUDA device)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{owner}: device {device!r} is not available here")
+    return str(dev)
 
 
 # ---------------------------------------------------------------------------- built-ins

@@ -13,6 +13,8 @@ from lrkit.controllers import Plateau
 from lrkit.torch import Scheduler
 from lrkit.torch.guard import DivergenceError, DivergenceGuard
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 STEPS = 160
 
 

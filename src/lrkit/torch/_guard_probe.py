@@ -43,12 +43,15 @@ def grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor | None:
             groups.setdefault((g.device, g.dtype), []).append(g.detach())
     if not groups:
         return None
-    parts: list[torch.Tensor] = []
+    if len(groups) == 1:  # the usual case: one device, one dtype
+        (grads,) = groups.values()
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)))
     device = next(iter(groups))[0]
-    for grads in groups.values():
-        norms = torch._foreach_norm(grads, 2.0)
-        parts.append(torch.linalg.vector_norm(torch.stack(norms)).float().to(device))
-    return parts[0] if len(parts) == 1 else torch.linalg.vector_norm(torch.stack(parts))
+    parts = [
+        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0))).float().to(device)
+        for grads in groups.values()
+    ]
+    return torch.linalg.vector_norm(torch.stack(parts))
 
 
 def max_abs(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
@@ -87,8 +90,11 @@ def read(probes: list[Probe]) -> list[Reading]:
                 tensors.append(v)
     values: list[float] = []
     if tensors:
-        device = tensors[0].device
-        flat = torch.stack([t.detach().reshape(()).to(device, torch.float64) for t in tensors])
+        device, dtype = tensors[0].device, tensors[0].dtype
+        if all(t.device == device and t.dtype == dtype and t.dim() == 0 for t in tensors):
+            flat = torch.stack(tensors)  # float32 and bf16 values are exact in float64 below
+        else:
+            flat = torch.stack([t.detach().reshape(()).to(device, torch.float64) for t in tensors])
         values = flat.tolist()
     it = iter(values)
     out: list[Reading] = []

@@ -25,10 +25,17 @@ MAD_TO_SIGMA = 1.4826
 
 def robust_scale(history: Sequence[float], floor_frac: float) -> tuple[float, float]:
     """``(median, scale)`` of ``history`` as defined in the module docstring."""
-    m = statistics.median(history)
-    mad = statistics.median([abs(x - m) for x in history])
-    typical = statistics.median([abs(x) for x in history])
+    ordered = sorted(history)
+    m = _median_sorted(ordered)
+    mad = statistics.median([abs(x - m) for x in ordered])
+    # median(|h|) is the median itself when no value is negative (the usual case: one sort less)
+    typical = m if ordered[0] >= 0 else statistics.median([abs(x) for x in ordered])
     return m, max(MAD_TO_SIGMA * mad, floor_frac * typical)
+
+
+def _median_sorted(xs: Sequence[float]) -> float:
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def is_spike(

@@ -208,6 +208,15 @@ class DivergenceGuard:
                 f"{name}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
         self.model, self.optimizer = model, optimizer
+        # listed once (walking the module tree costs more than the norm on small models); the
+        # buffers by (module, name), so that a buffer replaced by a new tensor is still seen
+        self._params = list(model.parameters())
+        self._buffer_slots = [
+            (m, n)
+            for m in model.modules()
+            for n, b in m._buffers.items()
+            if b is not None and n not in m._non_persistent_buffers_set
+        ]
         self.snapshot_every = integer(name, "snapshot_every", snapshot_every, low=1)
         self.spike_factor = _opt_positive(name, "spike_factor", spike_factor)
         self.spike_floor_frac = in_range(name, "spike_floor_frac", spike_floor_frac, 0.0, 1.0)
@@ -367,13 +376,15 @@ class DivergenceGuard:
         value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
         norm = None
         if self.check_grads or self.grad_spike_factor is not None:
-            norm = probe.grad_norm(self.model.parameters())
+            norm = probe.grad_norm(self._params)
         buffers = params = None
         if self._calls % self.every == 0:
             if self.check_buffers:
-                buffers = probe.max_abs(self.model.buffers())
+                buffers = probe.max_abs(
+                    b for m, n in self._buffer_slots if (b := m._buffers.get(n)) is not None
+                )
             if self.step >= self._next_snapshot:  # a snapshot may follow: parameters too
-                params = probe.max_abs(self.model.parameters())
+                params = probe.max_abs(self._params)
         return probe.Probe(self.step, value, norm, buffers, params)
 
     def _judge(self) -> bool:

@@ -15,6 +15,7 @@ Run: ``python benchmarks/guard_overhead.py`` (add ``--quick`` for a smoke run).
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import random
 import statistics
@@ -46,7 +47,7 @@ class Case:
 def _mlp(sizes: list[int]) -> Callable[[], torch.nn.Module]:
     def make() -> torch.nn.Module:
         layers: list[torch.nn.Module] = []
-        for a, b in zip(sizes, sizes[1:], strict=False):
+        for a, b in itertools.pairwise(sizes):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
         return torch.nn.Sequential(*layers[:-1])
 
@@ -201,8 +202,8 @@ def main() -> None:
     )
     variants = ["plain", "guard", "guard every=10"]
     header = (
-        f"| case | params | plain ms/step | guard ms/step | overhead | every=10 overhead "
-        f"| guard norm ms | clip_grad_norm_ ms | ratio |"
+        "| case | params | plain ms/step | guard ms/step | overhead | every=10 overhead "
+        "| guard norm ms | clip_grad_norm_ ms | ratio |"
     )
     print(header)
     print("|" + "---|" * 9)

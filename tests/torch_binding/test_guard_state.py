@@ -134,7 +134,7 @@ def test_state_is_json_but_the_snapshot():
     """All of the state but the snapshot's tensors goes through json; a fresh guard and its
     checkpoint round-trip to an equal state."""
     model, opt, sched, guard = _build()
-    for k in range(7):
+    for _ in range(7):
         loss = model(torch.randn(8, 4)).pow(2).mean()
         loss.backward()
         assert guard.check(loss)
@@ -146,7 +146,7 @@ def test_state_is_json_but_the_snapshot():
     assert json.loads(json.dumps(plain)) == plain
     assert state["format"] == "lrkit.torch.DivergenceGuard/1"
     assert state["snapshot"]["step"] == 5 and len(state["losses"]) == 7
-    m2, o2, s2, g2 = _build()
+    _, _, s2, g2 = _build()
     s2.load_state_dict(sched.state_dict())
     g2.load_state_dict(state)
     again = g2.state_dict()
@@ -202,7 +202,7 @@ def _corrupt(state, path, value):
 def test_a_refused_load_changes_nothing(path, value, match):
     """A bad key, type, range, non-finite value or a snapshot that does not fit this model is
     refused with an error naming it, and the guard's state is exactly as before."""
-    model, opt, sched, guard = _trained_guard()
+    _, _, _, guard = _trained_guard()
     good = guard.state_dict()
     other = _trained_guard()[3].state_dict()  # same run again: an equal state
     bad = _corrupt(good, path, value)
@@ -222,8 +222,8 @@ def test_other_settings_raise_unless_not_strict():
     guard's settings and takes the counters and windows."""
     _, _, _, guard = _trained_guard()
     state = guard.state_dict()
-    model, opt, sched, g2 = _build(spike_factor=6.0)
-    with pytest.raises(ValueError, match="spike_factor: checkpoint 10.0, here 6.0"):
+    _, _, _, g2 = _build(spike_factor=6.0)
+    with pytest.raises(ValueError, match=r"spike_factor: checkpoint 10\.0, here 6\.0"):
         g2.load_state_dict(state)
     assert g2.state_dict()["calls"] == 0
     with pytest.warns(UserWarning, match="keeping this guard's"):

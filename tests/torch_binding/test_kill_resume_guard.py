@@ -69,8 +69,7 @@ def test_guarded_run_killed_three_times_resumes_to_the_same_result(tmp_path: Pat
     weights, lr history and guard decisions (recoveries included) as without a kill."""
     rng = random.Random(SEED + 1)
     kills = sorted(rng.sample(range(EVERY + 1, ITERS - 2), 3))
-    for a, b in zip(kills, kills[1:], strict=False):  # each resume makes progress
-        assert b > a
+    assert len(set(kills)) == 3  # each resume makes progress
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     ref_dir.mkdir()
     run_dir.mkdir()

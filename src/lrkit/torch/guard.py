@@ -184,7 +184,7 @@ class DivergenceGuard:
         scheduler: Any = None,
         *,
         snapshot_every: int = 50,
-        spike_factor: float | None = 10.0,
+        spike_factor: float | None = 21.0,
         spike_floor_frac: float = 0.1,
         spike_min_delta: float = 1e-8,
         window: int = 50,

@@ -7,7 +7,8 @@ Cases: an 8-16-1 MLP and a 270k-parameter MLP on the CPU (Adam, batch 64); with 
 ``Scheduler.step()``, ``zero_grad``) except for ``guard.check(loss)``; the guard takes a snapshot
 every 50 steps, and that cost is included. Variants are run in interleaved repetitions (plain,
 guard, guard every=10, in a shuffled order each round) so that load on the machine hits all alike;
-the table gives the median over repetitions of the mean step time.
+the table gives the median over repetitions of the mean step time, wall-clock and CPU time of
+this process (CPU time is steadier on a loaded machine; on an accelerator only wall-clock counts).
 
 Run: ``python benchmarks/guard_overhead.py`` (add ``--quick`` for a smoke run).
 """
@@ -139,17 +140,18 @@ def _setup(case: Case, variant: str):
     return model, opt, sched, guard, batches
 
 
-def time_steps(case: Case, variant: str, steps: int, state: dict) -> float:
-    """Mean seconds per training step of ``variant`` over ``steps`` steps (after a warm-up)."""
+def time_steps(case: Case, variant: str, steps: int, state: dict) -> tuple[float, float]:
+    """Mean seconds per training step of ``variant`` over ``steps`` steps (after a warm-up):
+    wall-clock and this process's CPU time."""
     if variant not in state:
         state[variant] = _setup(case, variant)
         _loop(case, *state[variant], 3)
     model, opt, sched, guard, batches = state[variant]
     _sync(case.device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     _loop(case, model, opt, sched, guard, batches, steps)
     _sync(case.device)
-    return (time.perf_counter() - t0) / steps
+    return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
 def _loop(case, model, opt, sched, guard, batches, steps: int) -> None:
@@ -202,26 +204,33 @@ def main() -> None:
     )
     variants = ["plain", "guard", "guard every=10"]
     header = (
-        "| case | params | plain ms/step | guard ms/step | overhead | every=10 overhead "
-        "| guard norm ms | clip_grad_norm_ ms | ratio |"
+        "| case | params | plain ms/step | guard ms/step | overhead (wall) | overhead (CPU) "
+        "| every=10 (wall / CPU) | guard norm ms | clip_grad_norm_ ms | ratio |"
     )
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
     for case in cases(args.quick):
         state: dict = {}
-        times: dict[str, list[float]] = {v: [] for v in variants}
+        wall: dict[str, list[float]] = {v: [] for v in variants}
+        cpu: dict[str, list[float]] = {v: [] for v in variants}
         for _ in range(args.reps):
             for v in random.sample(variants, len(variants)):
-                times[v].append(time_steps(case, v, args.steps, state))
-        med = {v: statistics.median(t) for v, t in times.items()}
+                w, c = time_steps(case, v, args.steps, state)
+                wall[v].append(w)
+                cpu[v].append(c)
+        mw = {v: statistics.median(t) for v, t in wall.items()}
+        mc = {v: statistics.median(t) for v, t in cpu.items()}
         n_params = sum(p.numel() for p in state["plain"][0].parameters())
         ours, clip = time_norms(case, args.reps, max(10, args.steps // 2))
-        over = 100 * (med["guard"] / med["plain"] - 1)
-        over_k = 100 * (med["guard every=10"] / med["plain"] - 1)
+
+        def pct(m: dict[str, float], v: str) -> str:
+            return f"{100 * (m[v] / m['plain'] - 1):+.1f}%"
+
         print(
-            f"| {case.name} | {n_params:,} | {1e3 * med['plain']:.3f} | {1e3 * med['guard']:.3f} "
-            f"| {over:+.1f}% | {over_k:+.1f}% | {1e3 * ours:.4f} | {1e3 * clip:.4f} "
-            f"| {ours / clip:.2f}x |"
+            f"| {case.name} | {n_params:,} | {1e3 * mw['plain']:.3f} | {1e3 * mw['guard']:.3f} "
+            f"| {pct(mw, 'guard')} | {pct(mc, 'guard')} "
+            f"| {pct(mw, 'guard every=10')} / {pct(mc, 'guard every=10')} "
+            f"| {1e3 * ours:.4f} | {1e3 * clip:.4f} | {ours / clip:.2f}x |"
         )
     if not torch.cuda.is_available():
         print("(no CUDA device: the ~100M-parameter bf16 transformer row was not run)")

@@ -223,7 +223,7 @@ def test_other_settings_raise_unless_not_strict():
     _, _, _, guard = _trained_guard()
     state = guard.state_dict()
     _, _, _, g2 = _build(spike_factor=6.0)
-    with pytest.raises(ValueError, match=r"spike_factor: checkpoint 10\.0, here 6\.0"):
+    with pytest.raises(ValueError, match=r"spike_factor: checkpoint 21\.0, here 6\.0"):
         g2.load_state_dict(state)
     assert g2.state_dict()["calls"] == 0
     with pytest.warns(UserWarning, match="keeping this guard's"):

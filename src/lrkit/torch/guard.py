@@ -358,8 +358,6 @@ class DivergenceGuard:
             raise RuntimeError("DivergenceGuard.restore: no snapshot yet (call check() first)")
         self.model.load_state_dict(snap.model)
         self.optimizer.load_state_dict(probe.copy_tree(snap.optimizer, None))
-        if self.reset_optimizer_on_recovery:
-            reset_optimizer_state(self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None and snap.scheduler is not None:
             self.scheduler.load_state_dict(_guard_state.plain_copy(snap.scheduler))
@@ -477,6 +475,8 @@ class DivergenceGuard:
             {"step": bad_step, "reason": reason, "value": value, "snapshot_step": snap.step}
         )
         self.restore()
+        if self.reset_optimizer_on_recovery:
+            reset_optimizer_state(self.optimizer)
         n = len(self.recoveries)
         if self.scheduler is not None:
             self.controller.recoveries = n

@@ -13,6 +13,8 @@ from lrkit.controllers import Plateau
 from lrkit.torch import Scheduler
 from lrkit.torch.guard import DivergenceError, DivergenceGuard
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 STEPS = 160
 
 
@@ -24,9 +26,17 @@ def _data():
     return x, y
 
 
-def _run(fault=None, fault_step=70, guard_kwargs=None, use_guard=True, steps=STEPS, opt="adam"):
+def _run(
+    fault=None,
+    fault_step=70,
+    guard_kwargs=None,
+    use_guard=True,
+    steps=STEPS,
+    opt="adam",
+    grad_mult=1e30,
+):
     """Train a small MLP (Adam or SGD with momentum) on a warmup-cosine schedule; inject ``fault``
-    once at ``fault_step``.
+    once at ``fault_step`` (``"explode"`` multiplies the gradients by ``grad_mult``).
 
     Returns (final full-batch loss, guard, {step: lr written for it (last write wins)}, model).
     """
@@ -65,7 +75,7 @@ def _run(fault=None, fault_step=70, guard_kwargs=None, use_guard=True, steps=STE
         if fault == "explode" and injected is False and sched.last_epoch == fault_step:
             injected = True
             for p in model.parameters():
-                p.grad.mul_(1e30)
+                p.grad.mul_(grad_mult)
         if not use_guard or guard.check(loss):
             opt.step()
             sched.step()
@@ -88,20 +98,22 @@ def clean_losses():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("fault", "opt", "extra", "reason"),
+    ("fault", "opt", "extra", "mult", "reason"),
     [
-        ("nan", "adam", None, ("non-finite loss",)),
-        ("spike", "adam", None, ("loss spike",)),
-        # seen one step later, in the ruined (huge or overflowing) loss
-        ("explode", "sgd", None, ("loss spike", "non-finite loss")),
-        ("explode", "adam", dict(grad_spike_factor=100.0), ("gradient spike",)),
+        ("nan", "adam", None, 0, ("non-finite loss",)),
+        ("spike", "adam", None, 0, ("loss spike",)),
+        # x1e30 overflows the float32 gradient norm: caught at once as non-finite
+        ("explode", "sgd", None, 1e30, ("non-finite gradient",)),
+        # x1e4 without a gradient test: seen one step later, in the ruined loss
+        ("explode", "sgd", dict(check_grads=False), 1e4, ("loss spike", "non-finite loss")),
+        ("explode", "adam", dict(grad_spike_factor=100.0), 1e6, ("gradient spike",)),
     ],
 )
-def test_guard_recovers_from_injected_fault(fault, opt, extra, reason, clean_losses):
+def test_guard_recovers_from_injected_fault(fault, opt, extra, mult, reason, clean_losses):
     """A NaN loss, a loss spike or an exploding gradient is rolled back; training ends finite and
     close to the unfaulted run."""
     clean_loss = clean_losses[opt]
-    final, guard, _, model = _run(fault, guard_kwargs=extra, opt=opt)
+    final, guard, _, model = _run(fault, guard_kwargs=extra, opt=opt, grad_mult=mult)
     assert len(guard.recoveries) >= 1
     first = guard.recoveries[0]
     assert first["reason"] in reason and first["step"] in (70, 71)
@@ -136,7 +148,7 @@ def test_weights_after_recovery_equal_the_snapshot():
         opt.zero_grad()
     snap_step = guard.snapshot_step
     assert snap_step == 10
-    expected = {k: v.clone() for k, v in guard._snapshot["model"].items()}
+    expected = {k: v.clone() for k, v in guard.snapshot.model.items()}
     loss = torch.nn.functional.mse_loss(model(x), y) * float("nan")
     loss.backward()
     assert guard.check(loss) is False
@@ -179,7 +191,7 @@ def test_retries_exhausted_raise_a_clear_error():
                 sched.step()
             opt.zero_grad()
     msg = str(err.value)
-    assert "max_retries=2" in msg and "last good snapshot at step 20" in msg
+    assert "max_retries=2" in msg and "last good snapshot, of step 20" in msg
     assert len(guard.recoveries) == 2
 
 
@@ -230,12 +242,15 @@ def test_attach_requires_the_controller():
     ("kwargs", "match"),
     [
         (dict(snapshot_every=0), "snapshot_every=0"),
-        (dict(spike_factor=1.0), "spike_factor must be > 1, got spike_factor=1.0"),
+        (dict(spike_factor=0.0), "spike_factor must be > 0, got spike_factor=0.0"),
+        (dict(every=0), "every=0"),
+        (dict(spike_floor_frac=1.5), "spike_floor_frac=1.5"),
+        (dict(spike_min_delta=-1.0), "spike_min_delta=-1.0"),
         (dict(window=0), "window=0"),
         (dict(lr_factor=0.0), "lr_factor=0.0"),
         (dict(max_retries=-1), "max_retries=-1"),
         (dict(rewarm_start=0.0), "rewarm_start=0.0"),
-        (dict(grad_spike_factor=0.5), "grad_spike_factor=0.5"),
+        (dict(grad_spike_factor=-0.5), "grad_spike_factor=-0.5"),
     ],
 )
 def test_bad_arguments(kwargs, match):

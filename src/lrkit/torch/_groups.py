@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lrkit.controllers._base import Controller
 from lrkit.schedules import Schedule, as_schedule
 
 #: Steps evaluated per vectorised call when no controller remaps time.
@@ -233,6 +234,7 @@ class Drive:
     __slots__ = (
         "_base",
         "_block",
+        "_plain_clock",
         "_start",
         "controllers",
         "fast",
@@ -255,6 +257,9 @@ class Drive:
         self._start = -1
         self._base: list[float] = []
         self._block: list[tuple[list[float], str, list[dict[str, Any]]]] = []
+        # controllers that only scale (the base class's identity clock): the schedule's value
+        # comes from the precomputed block, as without controllers
+        self._plain_clock = all(type(c).clock is Controller.clock for c in self.controllers)
 
     def add(self, group: dict[str, Any], key: str, pos: int, mult: float) -> None:
         """Make this drive write ``value * mult`` into ``group[key]`` (or ``betas[pos]``)."""
@@ -276,16 +281,28 @@ class Drive:
         return self._controlled(step)
 
     def _controlled(self, step: int) -> float:
-        c: float = step
+        if self._plain_clock:
+            base = self._block_base(step)
+        else:
+            c: float = step
+            for ctl in self.controllers:
+                c = ctl.clock(c)
+            base = float(self.schedule(c))
         factor = 1.0
         for ctl in self.controllers:
-            c = ctl.clock(c)
-        for ctl in self.controllers:
             factor *= ctl.scale(step)
-        v = float(self.schedule(c)) * factor
+        v = base * factor
         if self.floor is not None and v < self.floor:
             v = self.floor
         return v
+
+    def _block_base(self, step: int) -> float:
+        """The schedule's value at ``step`` from the precomputed block."""
+        i = step - self._start
+        if self._start < 0 or not 0 <= i < BLOCK:
+            self._fill(step)
+            i = step - self._start
+        return self._base[i]
 
     def write(self, step: int) -> None:
         """Write the values for optimizer step ``step`` into every group of this drive."""
@@ -322,4 +339,4 @@ class Drive:
             block.append((scaled[m], key, groups))
         self._block = block
         self._start = start
-        self._base = base.tolist() if self.slow else []
+        self._base = base.tolist() if self.slow or self.controllers else []

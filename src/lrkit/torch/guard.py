@@ -2,7 +2,7 @@
 
 Usage (call :meth:`DivergenceGuard.check` after ``backward()``, before ``optimizer.step()``)::
 
-    guard = DivergenceGuard(model, opt, snapshot_every=50, spike_factor=10.0)
+    guard = DivergenceGuard(model, opt, snapshot_every=50)
     sched = Scheduler(opt, lr=cosine(...), controllers=[guard.controller])
     guard.attach(sched)
     for x, y in data:
@@ -13,16 +13,31 @@ Usage (call :meth:`DivergenceGuard.check` after ``backward()``, before ``optimiz
             sched.step()
         opt.zero_grad()
 
-At every step that is a multiple of ``snapshot_every`` and judged good, the guard copies (in memory) the model's and optimizer's
-``state_dict`` and the scheduler's (controllers included). A step is *bad* when the loss is not
-finite, the total gradient norm is not finite (``check_grads``), the loss exceeds
-``spike_factor`` times the median of the last ``window`` good losses, or (``grad_spike_factor``)
-the gradient norm exceeds that factor times the median of the last good norms. On a bad step it
-restores the last snapshot, multiplies the learning rate by ``lr_factor`` (once more per
-recovery), and re-warms it linearly from ``rewarm_start`` of that level over ``rewarm_steps``;
-after ``max_retries`` recoveries the next bad step raises :class:`DivergenceError` naming what
+A step is *bad* when the loss is not finite, the total gradient norm is not finite
+(``check_grads``), a floating-point buffer (BatchNorm's running statistics) is not finite
+(``check_buffers``), or the loss (or, with ``grad_spike_factor``, the gradient norm) is a
+*spike*: with ``m`` the median of the last ``window`` good values and ``scale =
+max(1.4826 * MAD, spike_floor_frac * median(|values|))``, a spike is ``value - m >
+max(spike_factor * scale, spike_min_delta)`` (see :mod:`lrkit.torch._guard_spike`; right for
+negative, zero and tiny losses). At a good step that reaches a multiple of ``snapshot_every`` the
+guard copies the model's and optimizer's ``state_dict`` and the scheduler's (controllers
+included), after checking that every parameter and buffer is finite; ``snapshot_device="cpu"``
+keeps the copy off the accelerator. On a bad step it restores the last snapshot, multiplies the
+learning rate by ``lr_factor`` (once more per recovery) and re-warms it linearly from
+``rewarm_start`` of that level over ``rewarm_steps``; after ``max_retries`` recoveries the next bad
+step restores the last snapshot once more and raises :class:`DivergenceError` naming what
 happened at which step. With ``torch.distributed`` initialised the detection flags are
 all-reduced (max) so every rank rolls back at the same step.
+
+Cost: one fused gradient norm per call and at most one host sync per judgement (loss, norm and
+buffer check read together); ``every=k`` judges every ``k``-th call only (the values of the calls
+in between are kept on the device and judged then, in order; a bad one rolls back to the last
+snapshot, taken at a judged good call).
+
+Checkpoints: :meth:`DivergenceGuard.state_dict` holds everything the guard decides from (loss
+window, recoveries, back-off, counters, the last snapshot), so a resumed run decides as one never
+stopped; save it beside the others, ``{"model": ..., "optimizer": ..., "scheduler": ...,
+"guard": guard.state_dict()}``, and load it after the scheduler.
 
 With a mixed-precision ``GradScaler`` an overflowing (inf/NaN) gradient is routine: the scaler
 skips that step and lowers its scale. Build the guard with ``check_grads=False`` so that it does
@@ -32,69 +47,39 @@ not roll back for it (it still judges the loss), and call ``scaler.unscale_(opt)
 
 from __future__ import annotations
 
-import copy
 import math
-import statistics
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from lrkit.controllers._base import Controller, integer
-from lrkit.schedules._check import boolean, in_range, positive
+from lrkit.controllers._base import integer
+from lrkit.schedules._check import boolean, in_range, non_negative, positive
+from lrkit.torch import _guard_probe as probe
+from lrkit.torch import _guard_state
 from lrkit.torch._distributed import any_over_ranks
+from lrkit.torch._guard_records import DivergenceError, GuardController, GuardSnapshot
+from lrkit.torch._guard_spike import is_spike
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 
 __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "GuardController",
+    "GuardSnapshot",
     "apply_controller_events",
     "reset_optimizer_state",
 ]
 
-_REASONS = ("non-finite loss", "non-finite gradient", "loss spike", "gradient spike")
-
-
-class DivergenceError(RuntimeError):
-    """The divergence guard ran out of retries."""
-
-
-class GuardController(Controller):
-    """The guard's learning-rate back-off: ``lr_factor ** n`` after ``n`` recoveries, re-warmed.
-
-    ``scale(k) = lr_factor**n * (start + (1 - start) * min(1, (k - r) / rewarm_steps))`` for
-    ``k >= r``, the step of the last recovery; 1 before any recovery.
-    """
-
-    _state_fields = ("recoveries", "recovery_step")
-
-    def __init__(
-        self,
-        lr_factor: float = 0.5,
-        rewarm_steps: int = 20,
-        rewarm_start: float = 0.1,
-        *,
-        target: str = "lr",
-    ) -> None:
-        super().__init__(target=target)
-        name = "DivergenceGuard"
-        self.lr_factor = in_range(name, "lr_factor", lr_factor, 0.0, 1.0, low_open=True)
-        self.rewarm_steps = integer(name, "rewarm_steps", rewarm_steps)
-        self.rewarm_start = in_range(name, "rewarm_start", rewarm_start, 0.0, 1.0, low_open=True)
-        self.recoveries = 0
-        self.recovery_step: int | None = None
-
-    def scale(self, step: int) -> float:
-        """The back-off times the re-warm ramp (see the class docstring)."""
-        self._seen(step)
-        if self.recovery_step is None:
-            return 1.0
-        level = self.lr_factor**self.recoveries
-        if self.rewarm_steps == 0:
-            return level
-        u = min(1.0, max(0.0, (step - self.recovery_step) / self.rewarm_steps))
-        return level * (self.rewarm_start + (1.0 - self.rewarm_start) * u)
+_REASONS = (
+    "non-finite loss",
+    "non-finite gradient",
+    "non-finite buffer",
+    "non-finite parameter",
+    "loss spike",
+    "gradient spike",
+)
 
 
 class DivergenceGuard:
@@ -106,20 +91,29 @@ class DivergenceGuard:
         scheduler: an :class:`lrkit.torch.Scheduler` with :attr:`controller` among its
             controllers (or attach it later with :meth:`attach`); without one the guard scales
             the param groups' ``lr`` itself (no re-warm).
-        snapshot_every: good steps between snapshots.
-        spike_factor: a loss above this times the running median is a spike (None: off).
-        window: good losses (and gradient norms) in the running median.
-        min_history: good losses needed before spikes are judged.
+        snapshot_every: steps between snapshots (taken at good judged steps).
+        spike_factor: a value more than this many robust scales above the running median is a
+            spike (None: loss spikes off). The default was chosen on development runs and checked
+            on held-out ones (``benchmarks/guard_spike_threshold.py``).
+        spike_floor_frac: the robust scale is at least this fraction of the median |value|.
+        spike_min_delta: a rise above the median smaller than this is never a spike.
+        window: good losses (and gradient norms) in the running statistics.
+        min_history: good values needed before spikes are judged.
         grad_spike_factor: the same test on the total gradient norm (None: off).
         check_grads: treat a non-finite gradient norm as bad.
+        check_buffers: treat a non-finite floating-point buffer as bad.
         lr_factor: learning-rate multiplier per recovery, in (0, 1].
         rewarm_steps: steps of the linear re-warm after a recovery (0: none).
         rewarm_start: fraction of the reduced level the re-warm starts from, in (0, 1].
-        max_retries: recoveries allowed; the next bad step raises :class:`DivergenceError`.
+        max_retries: recoveries allowed; the next bad step restores the last snapshot and raises
+            :class:`DivergenceError`.
         reset_optimizer_on_recovery: drop optimizer state after restoring instead of restoring it.
+        every: judge every ``every``-th call of :meth:`check` (1: every call).
+        snapshot_device: where snapshots live (None: beside the tensors; ``"cpu"``: host memory,
+            copied without blocking).
 
     Raises:
-        ValueError: a bad argument, naming it and its value.
+        TypeError, ValueError: a bad argument, naming it and its value.
     """
 
     def __init__(
@@ -129,16 +123,21 @@ class DivergenceGuard:
         scheduler: Any = None,
         *,
         snapshot_every: int = 50,
-        spike_factor: float | None = 10.0,
+        spike_factor: float | None = 21.0,
+        spike_floor_frac: float = 0.1,
+        spike_min_delta: float = 1e-8,
         window: int = 50,
         min_history: int = 10,
         grad_spike_factor: float | None = None,
         check_grads: bool = True,
+        check_buffers: bool = True,
         lr_factor: float = 0.5,
         rewarm_steps: int = 20,
         rewarm_start: float = 0.1,
         max_retries: int = 3,
         reset_optimizer_on_recovery: bool = False,
+        every: int = 1,
+        snapshot_device: str | torch.device | None = None,
     ) -> None:
         name = "DivergenceGuard"
         if not isinstance(model, torch.nn.Module):
@@ -148,29 +147,40 @@ class DivergenceGuard:
                 f"{name}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
         self.model, self.optimizer = model, optimizer
+        # listed once (walking the module tree costs more than the norm on small models); the
+        # buffers by (module, name), so that a buffer replaced by a new tensor is still seen
+        self._params = list(model.parameters())
+        self._buffer_slots = [
+            (m, n)
+            for m in model.modules()
+            for n, b in m._buffers.items()
+            if b is not None and n not in m._non_persistent_buffers_set
+        ]
         self.snapshot_every = integer(name, "snapshot_every", snapshot_every, low=1)
-        self.spike_factor = (
-            None if spike_factor is None else _gt1(name, "spike_factor", spike_factor)
-        )
+        self.spike_factor = _opt_positive(name, "spike_factor", spike_factor)
+        self.spike_floor_frac = in_range(name, "spike_floor_frac", spike_floor_frac, 0.0, 1.0)
+        self.spike_min_delta = non_negative(name, "spike_min_delta", spike_min_delta)
         self.window = integer(name, "window", window, low=1)
         self.min_history = integer(name, "min_history", min_history, low=1)
-        self.grad_spike_factor = (
-            None
-            if grad_spike_factor is None
-            else _gt1(name, "grad_spike_factor", grad_spike_factor)
-        )
+        self.grad_spike_factor = _opt_positive(name, "grad_spike_factor", grad_spike_factor)
         self.check_grads = boolean(name, "check_grads", check_grads)
+        self.check_buffers = boolean(name, "check_buffers", check_buffers)
         self.max_retries = integer(name, "max_retries", max_retries)
         self.reset_optimizer_on_recovery = boolean(
             name, "reset_optimizer_on_recovery", reset_optimizer_on_recovery
         )
+        self.every = integer(name, "every", every, low=1)
+        self.snapshot_device = _device(name, snapshot_device)
         self.controller = GuardController(lr_factor, rewarm_steps, rewarm_start)
         self.scheduler: Any = None
         self._losses: deque[float] = deque(maxlen=self.window)
         self._norms: deque[float] = deque(maxlen=self.window)
         self._good = 0
         self._calls = 0
-        self._snapshot: dict[str, Any] | None = None
+        self._next_snapshot = 0
+        self._pending: list[probe.Probe] = []
+        self._snapshot: GuardSnapshot | None = None
+        self._copy_events: list[Any] = []
         #: One dict per recovery: ``step``, ``reason``, ``value``, ``snapshot_step``.
         self.recoveries: list[dict[str, Any]] = []
         if scheduler is not None:
@@ -196,110 +206,243 @@ class DivergenceGuard:
         return self._good
 
     @property
+    def snapshot(self) -> GuardSnapshot | None:
+        """The last good snapshot (None: none yet); after :class:`DivergenceError` it is the
+        state the model, optimizer and scheduler were restored to."""
+        self._wait_copies()
+        return self._snapshot
+
+    @property
     def snapshot_step(self) -> int | None:
         """The step of the last good snapshot (None: none yet)."""
-        return None if self._snapshot is None else self._snapshot["step"]
+        return None if self._snapshot is None else self._snapshot.step
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings that change decisions (saved in :meth:`state_dict` and compared)."""
+        c = self.controller
+        return {
+            "snapshot_every": self.snapshot_every,
+            "spike_factor": self.spike_factor,
+            "spike_floor_frac": self.spike_floor_frac,
+            "spike_min_delta": self.spike_min_delta,
+            "window": self.window,
+            "min_history": self.min_history,
+            "grad_spike_factor": self.grad_spike_factor,
+            "check_grads": self.check_grads,
+            "check_buffers": self.check_buffers,
+            "lr_factor": c.lr_factor,
+            "rewarm_steps": c.rewarm_steps,
+            "rewarm_start": c.rewarm_start,
+            "max_retries": self.max_retries,
+            "reset_optimizer_on_recovery": self.reset_optimizer_on_recovery,
+            "every": self.every,
+        }
 
     # ------------------------------------------------------------------ main entry
     def check(self, loss: torch.Tensor | float) -> bool:
         """Judge this step; True: safe to ``optimizer.step()``; False: rolled back, skip it.
 
-        Call after ``loss.backward()`` on every rank. Takes a snapshot of the current state
-        when it is judged good at a step that is a multiple of ``snapshot_every`` (and a
-        fallback one before the very first judgement).
+        Call after ``loss.backward()`` on every rank. With ``every=k`` only every ``k``-th call
+        is judged (the others return True and keep their values for that judgement). Takes a
+        snapshot when a judged good step reaches a multiple of ``snapshot_every`` (and a
+        fallback one before the very first call).
 
         Raises:
-            DivergenceError: a bad step after ``max_retries`` recoveries.
+            DivergenceError: a bad step after ``max_retries`` recoveries (the last good
+                snapshot is restored first).
         """
         self._calls += 1
         if self._snapshot is None:
             self._take_snapshot()
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        norm = self._grad_norm() if (self.check_grads or self.grad_spike_factor) else 0.0
-        flags = [
-            not math.isfinite(value),
-            self.check_grads and not math.isfinite(norm),
-            self._spike(value, self._losses, self.spike_factor),
-            self._spike(norm, self._norms, self.grad_spike_factor),
-        ]
+        self._pending.append(self._measure(loss))
+        if self._calls % self.every != 0:
+            self._good += 1
+            return True
+        return self._judge()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the guard decides from: settings, counters, windows, recoveries, the
+        back-off controller's state and the last snapshot.
+
+        All but ``snapshot`` is plain JSON data (numbers, strings, lists, dicts; a non-finite
+        value of a recovery is a float); ``snapshot`` holds the model's and optimizer's tensors.
+        The whole survives ``torch.save`` / ``torch.load(weights_only=True)``.
+        """
+        self._wait_copies()
+        return _guard_state.build(self)
+
+    def load_state_dict(self, state: Mapping[str, Any], *, strict: bool = True) -> None:
+        """Restore :meth:`state_dict`'s output; load it after the scheduler's (and attach first).
+
+        The whole state is checked (format, keys, types, ranges, finiteness, the snapshot's
+        tensors against this model and optimizer) before anything changes, so a refused load
+        leaves the guard as it was. Settings that differ from the checkpoint's raise
+        (``strict=False``: warn and keep this guard's).
+
+        Raises:
+            ValueError, TypeError: a bad state, naming the key and value.
+        """
+        _guard_state.load(self, state, strict=strict)
+
+    def restore(self) -> int:
+        """Put the last good snapshot back into the model, optimizer and scheduler (without any
+        back-off); returns its step.
+
+        Raises:
+            RuntimeError: no snapshot yet.
+        """
+        snap = self.snapshot
+        if snap is None:
+            raise RuntimeError("DivergenceGuard.restore: no snapshot yet (call check() first)")
+        self.model.load_state_dict(snap.model)
+        self.optimizer.load_state_dict(probe.copy_tree(snap.optimizer, None))
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None and snap.scheduler is not None:
+            self.scheduler.load_state_dict(_guard_state.plain_copy(snap.scheduler))
+        elif snap.lrs is not None:
+            for g, lr in zip(self.optimizer.param_groups, snap.lrs, strict=False):
+                g["lr"] = lr
+        self._good = snap.step if self.scheduler is None else self._good
+        self._pending = []
+        return snap.step
+
+    # ------------------------------------------------------------------ internals
+    def _measure(self, loss: torch.Tensor | float) -> probe.Probe:
+        value: float | torch.Tensor
+        value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+        norm = None
+        if self.check_grads or self.grad_spike_factor is not None:
+            norm = probe.grad_norm(self._params)
+        buffers = params = None
+        if self._calls % self.every == 0:
+            if self.check_buffers:
+                buffers = probe.max_abs(
+                    b for m, n in self._buffer_slots if (b := m._buffers.get(n)) is not None
+                )
+            if self.step >= self._next_snapshot:  # a snapshot may follow: parameters too
+                params = probe.max_abs(self._params)
+        return probe.Probe(self.step, value, norm, buffers, params)
+
+    def _judge(self) -> bool:
+        """Read the pending probes (one host sync), judge them in order, act on the first bad."""
+        rows = probe.read(self._pending)
+        self._pending = []
+        losses, norms = list(self._losses), list(self._norms)
+        flags: list[bool] = []
+        for r in rows:
+            norm = 0.0 if r.norm is None else r.norm
+            flags += [
+                not math.isfinite(r.loss),
+                self.check_grads and not math.isfinite(norm),
+                r.buffers is not None and not math.isfinite(r.buffers),
+                r.params is not None and not math.isfinite(r.params),
+                self._spike(r.loss, losses, self.spike_factor),
+                self._spike(norm, norms, self.grad_spike_factor),
+            ]
+            losses.append(r.loss)
+            if self.grad_spike_factor is not None and math.isfinite(norm):
+                norms.append(norm)
         flags = any_over_ranks(flags)
-        if any(flags):
-            reason = _REASONS[flags.index(True)]
-            self._recover(reason, norm if "gradient" in reason else value)
-            return False
-        self._losses.append(value)
-        if self.grad_spike_factor is not None:
-            self._norms.append(norm)
-        if self.step % self.snapshot_every == 0:
+        width = len(_REASONS)
+        for i, r in enumerate(rows):
+            row = flags[i * width : (i + 1) * width]
+            if any(row):
+                reason = _REASONS[row.index(True)]
+                shown = r.norm if "gradient" in reason else r.loss
+                if "buffer" in reason or "parameter" in reason:
+                    shown = r.buffers if "buffer" in reason else r.params
+                self._recover(reason, math.nan if shown is None else shown, r.step)
+                return False
+        for r in rows:
+            self._losses.append(r.loss)
+            norm_ok = r.norm is not None and math.isfinite(r.norm)
+            if self.grad_spike_factor is not None and norm_ok:
+                self._norms.append(r.norm)  # type: ignore[arg-type]
+        if self.step >= self._next_snapshot:
             self._take_snapshot()
         self._good += 1
         return True
 
-    # ------------------------------------------------------------------ internals
-    def _spike(self, value: float, history: deque[float], factor: float | None) -> bool:
-        if factor is None or len(history) < self.min_history or not math.isfinite(value):
-            return False
-        return value > factor * statistics.median(history)
-
-    def _grad_norm(self) -> float:
-        """The total gradient norm (float64; inf when not finite), synced once per device."""
-        sums: dict[torch.device, torch.Tensor] = {}
-        for p in self.model.parameters():
-            if p.grad is not None:
-                sq = p.grad.detach().double().pow(2).sum()
-                sums[sq.device] = sums[sq.device] + sq if sq.device in sums else sq
-        total = 0.0
-        for s in sums.values():
-            total += float(s)
-        return math.sqrt(total) if math.isfinite(total) else math.inf
+    def _spike(self, value: float, history: list[float], factor: float | None) -> bool:
+        return is_spike(
+            value,
+            history[-self.window :],
+            factor=factor,
+            floor_frac=self.spike_floor_frac,
+            min_delta=self.spike_min_delta,
+            min_history=self.min_history,
+        )
 
     def _take_snapshot(self) -> None:
-        snap: dict[str, Any] = {
-            "step": self.step,
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-        }
-        if self.scheduler is not None:
-            snap["scheduler"] = copy.deepcopy(self.scheduler.state_dict())
-        else:
-            snap["lrs"] = [g["lr"] for g in self.optimizer.param_groups]
-        self._snapshot = snap
-
-    def _recover(self, reason: str, value: float) -> None:
         step = self.step
-        snap = self._snapshot
+        dev = self.snapshot_device
+        model = probe.copy_tree(self.model.state_dict(), dev)
+        optimizer = probe.copy_tree(self.optimizer.state_dict(), dev)
+        scheduler = None if self.scheduler is None else self.scheduler.state_dict()
+        lrs = None if self.scheduler is not None else [g["lr"] for g in self.optimizer.param_groups]
+        self._snapshot = GuardSnapshot(
+            step, model, optimizer, _guard_state.plain_copy(scheduler), lrs
+        )
+        self._next_snapshot = (step // self.snapshot_every + 1) * self.snapshot_every
+        if dev is not None and dev.type == "cpu":
+            srcs = probe.accelerator_devices(self.model.state_dict())
+            self._copy_events = probe.record_events(srcs) if srcs else []
+
+    def _wait_copies(self) -> None:
+        for ev in self._copy_events:
+            ev.synchronize()
+        self._copy_events = []
+
+    def _recover(self, reason: str, value: float, bad_step: int) -> None:
+        snap = self.snapshot
         if snap is None:  # check() takes one before the first judgement
             raise RuntimeError("DivergenceGuard: no snapshot to restore")
         if len(self.recoveries) >= self.max_retries:
             history = "; ".join(f"{r['reason']} at step {r['step']}" for r in self.recoveries)
+            self.restore()
             raise DivergenceError(
-                f"DivergenceGuard: gave up at step {step}: {reason} (value {value!r}) after "
+                f"DivergenceGuard: gave up at step {bad_step}: {reason} (value {value!r}) after "
                 f"max_retries={self.max_retries} recoveries"
                 + (f" ({history})" if history else "")
-                + f"; last good snapshot at step {snap['step']}"
+                + f"; restored the last good snapshot, of step {snap.step} (guard.snapshot)",
+                step=bad_step,
+                reason=reason,
+                snapshot_step=snap.step,
             )
         self.recoveries.append(
-            {"step": step, "reason": reason, "value": value, "snapshot_step": snap["step"]}
+            {"step": bad_step, "reason": reason, "value": value, "snapshot_step": snap.step}
         )
-        self.model.load_state_dict(snap["model"])
-        self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
+        self.restore()
         if self.reset_optimizer_on_recovery:
             reset_optimizer_state(self.optimizer)
-        self.optimizer.zero_grad(set_to_none=True)
         n = len(self.recoveries)
         if self.scheduler is not None:
-            self.scheduler.load_state_dict(copy.deepcopy(snap["scheduler"]))
             self.controller.recoveries = n
-            self.controller.recovery_step = snap["step"]
-            self.scheduler.step(to=snap["step"])  # rewrite the values with the new back-off
+            self.controller.recovery_step = snap.step
+            self.scheduler.step(to=snap.step)  # rewrite the values with the new back-off
         else:
-            for g, lr in zip(self.optimizer.param_groups, snap["lrs"], strict=False):
+            self.controller.recoveries = n
+            for g, lr in zip(self.optimizer.param_groups, snap.lrs or [], strict=False):
                 g["lr"] = lr * self.controller.lr_factor**n
-        self._good = snap["step"] if self.scheduler is None else self._good
+        self._next_snapshot = (snap.step // self.snapshot_every + 1) * self.snapshot_every
 
 
-def _gt1(owner: str, name: str, value: object) -> float:
-    out = positive(owner, name, value)
-    if out <= 1.0:
-        raise ValueError(f"{owner}: {name} must be > 1, got {name}={value!r}")
-    return out
+def _opt_positive(owner: str, name: str, value: object) -> float | None:
+    return None if value is None else positive(owner, name, value)
+
+
+def _device(owner: str, value: object) -> torch.device | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(
+            f"{owner}: snapshot_device must be None, a device name or a torch.device, "
+            f"got snapshot_device={value!r}"
+        )
+    try:
+        return torch.device(value)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{owner}: snapshot_device must name a device, got snapshot_device={value!r}"
+        ) from err

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from lrkit.torch.tasks import load_task
 
 import lrkit
 from lrkit.torch._guard_spike import is_spike, robust_z
-from lrkit.torch.tasks import load_task
 
 WINDOW, MIN_HISTORY, FLOOR, MIN_DELTA = 50, 10, 0.1, 1e-8
 

@@ -118,7 +118,7 @@ def load(g: DivergenceGuard, state: Mapping[str, Any], *, strict: bool) -> None:
     norms = _finite_list("norms", state["norms"], theirs["window"])
     pending = _pending(state["pending"], theirs["every"])
     recoveries = _recoveries(state["recoveries"], theirs["max_retries"], _REASONS)
-    ctl = _controller(state["controller"], len(recoveries))
+    ctl = _controller(g, state["controller"], len(recoveries), strict=strict)
     snap = _snapshot(g, state["snapshot"])
     if snap is None and calls > 0:
         raise ValueError(f"{_OWNER}: snapshot is None but calls={calls} (a check() was made)")
@@ -139,7 +139,7 @@ def load(g: DivergenceGuard, state: Mapping[str, Any], *, strict: bool) -> None:
     g._pending = [probe.Probe(s, v, n) for s, v, n in pending]
     g.recoveries = recoveries
     g._snapshot, g._copy_events = new_snap, []
-    g.controller.load_state_dict(ctl)
+    g.controller._apply_state(ctl)
 
 
 # ---------------------------------------------------------------------- validators
@@ -252,27 +252,23 @@ def _recoveries(value: Any, most: int, reasons: Sequence[str]) -> list[dict[str,
     return out
 
 
-def _controller(value: Any, n: int) -> dict[str, Any]:
+def _controller(g: DivergenceGuard, value: Any, n: int, *, strict: bool) -> Any:
+    """The guard controller's state, checked by the controller itself (kind, version, keys,
+    settings, types) and against the guard's own record of recoveries."""
     if not isinstance(value, Mapping) or value.get("kind") != "GuardController":
         raise _fail("controller", "a GuardController state", value)
-    _exact_keys("controller", value, ("kind", "last_step", "recoveries", "recovery_step", "events"))
-    rec = _int("controller['recoveries']", value["recoveries"])
+    checked = g.controller._check_state(value, strict=strict)
+    rec = _int("controller['recoveries']", checked.fields["recoveries"])
     if rec != n:
         raise _fail("controller['recoveries']", f"the number of recoveries, {n}", rec)
-    rstep = value["recovery_step"]
+    rstep = checked.fields["recovery_step"]
     if rstep is not None:
         rstep = _int("controller['recovery_step']", rstep)
     if (rstep is None) != (rec == 0):
         raise _fail("controller['recovery_step']", "None exactly when there is no recovery", rstep)
-    if _list("controller['events']", value["events"]):
-        raise _fail("controller['events']", "empty", value["events"])
-    return {
-        "kind": "GuardController",
-        "last_step": _int("controller['last_step']", value["last_step"], low=-1),
-        "recoveries": rec,
-        "recovery_step": rstep,
-        "events": [],
-    }
+    if checked.events:
+        raise _fail("controller['events']", "empty", checked.events)
+    return checked
 
 
 def _snapshot(g: DivergenceGuard, value: Any) -> dict[str, Any] | None:

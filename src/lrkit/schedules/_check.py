@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Real
 
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
@@ -103,3 +103,23 @@ def sequence_arg(owner: str, name: str, values: object) -> tuple[object, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ScheduleTypeError(f"{owner}: {name} must be a list, got {name}={values!r}")
     return tuple(values)
+
+
+#: The largest finite float64: a schedule whose values could exceed it is refused.
+MAX_VALUE = 1.7976931348623157e308
+
+
+def bounded(owner: str, name: str, shown: Callable[[], str], magnitude: float) -> None:
+    """Raise unless ``magnitude`` (an upper bound on ``|v(t)|`` over every step of a product or
+    multiple being built) is at most the largest float: else it could write ``inf``.
+
+    ``shown()`` gives the argument as the message prints it (cut to about 200 characters).
+    """
+    if not magnitude <= MAX_VALUE:
+        text = shown()
+        if len(text) > 200:
+            text = f"{text[:200]}... ({len(text)} characters)"
+        raise ScheduleValueError(
+            f"{owner}: the values could overflow (up to {magnitude:g} in magnitude, beyond the "
+            f"largest float {MAX_VALUE:g}), got {name}={text}"
+        )

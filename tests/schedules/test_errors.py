@@ -237,7 +237,7 @@ def test_errors_raise_at_construction_not_at_evaluation() -> None:
 # ----------------------------------------------------------------------------- hostile input
 HOSTILE_SPECS = [
     ("-" * 100_000 + "1", r"too deeply nested|too long"),
-    ("constant(1.0)" + " * constant(1.0)" * 5_000, r"too deeply nested|too long"),
+    ("(" * 1_000 + "constant(1.0)" + ")" * 1_000, r"too deeply nested"),
     ("9" * 400, r"finite"),
     ("9" * 400 + " * constant(1.0)", r"finite"),
     ("9" * 400 + " / 3 * constant(1.0)", r"finite"),

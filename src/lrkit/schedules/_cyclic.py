@@ -87,7 +87,8 @@ class CosineRestarts(Schedule):
             else:
                 power = m**i
                 start = first * ((power - 1.0) / (m - 1.0))
-        return i, start, first * power
+            length = first * power  # inf for a period past the largest float: value peak
+        return i, start, length
 
     @property
     def _t_cap(self) -> float:

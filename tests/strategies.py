@@ -347,11 +347,6 @@ EXTREME_SCHEDULES: list[Schedule] = [
 ]
 
 
-def hostile_schedules() -> st.SearchStrategy[Schedule]:
-    """A drawn valid schedule or an extreme one (as the child of a combinator)."""
-    return st.sampled_from(EXTREME_SCHEDULES) | schedules()
-
-
 #: Per public constructor: a valid call (positional, keyword) to start from. A hostile call
 #: replaces one or two of these arguments by hostile values.
 VALID_CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
@@ -431,3 +426,33 @@ def seeded_hostile_calls(
                 new_kwargs[name] = value
         out.append((tuple(new_args), new_kwargs, chosen))
     return out
+
+
+def _child_pool() -> list[Schedule]:
+    """EXTREME_SCHEDULES, one schedule per family (its VALID_CALLS), and compositions of them,
+    one with lengths still in units."""
+    fams = [getattr(lrkit, name)(*args, **kwargs) for name, (args, kwargs) in VALID_CALLS.items()]
+    cos, restarts, one = fams[7], fams[10], fams[12]
+    composed = [
+        lrkit.warmup(cos, steps=3, shape="exponential", start=1e-300),
+        lrkit.linear(0.0, 1e308, steps=2) >> restarts,
+        cos * restarts * one,
+        lrkit.scale(one, -1e300),
+        lrkit.stretch(cos, 1e-300),
+        lrkit.stretch(restarts, 1e300),
+        lrkit.repeat(cos, times=10**15),
+        lrkit.shift(restarts, steps=2**53),
+        lrkit.advance(cos, steps=2**53),
+        lrkit.clip(restarts, -1e308, 1e308),
+        lrkit.cosine(1.0, steps="10%") >> lrkit.constant(0.5),
+    ]
+    return [*EXTREME_SCHEDULES, *fams, *composed]
+
+
+#: Children for the combinators: extreme, plain and composed schedules.
+CHILD_POOL = _child_pool()
+
+
+def hostile_schedules() -> st.SearchStrategy[Schedule]:
+    """A schedule from CHILD_POOL, drawn by index."""
+    return st.integers(min_value=0, max_value=len(CHILD_POOL) - 1).map(CHILD_POOL.__getitem__)

@@ -10,6 +10,7 @@ not here. The number of examples: ``HOSTILE_EXAMPLES`` per function in the ``ci`
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
 import os
@@ -21,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.strategies import (
+    CHILD_POOL,
     COMBINATOR_CALLS,
-    EXTREME_SCHEDULES,
     HOSTILE_POOL,
     VALID_CALLS,
     hostile,
@@ -123,11 +124,11 @@ def test_combinators_build_finite_schedules_or_name_the_argument(
     steps = data.draw(extra_steps)
     rng = np.random.default_rng(data.draw(seeds))
     for k in range(CALLS):
-        if k == 0:  # drawn by Hypothesis: a random composition as a child
+        if k == 0:  # drawn by Hypothesis
             s, t = data.draw(hostile_schedules()), data.draw(hostile_schedules())
-        else:  # extreme children, picked by the seed
-            i, j = rng.integers(len(EXTREME_SCHEDULES), size=2)
-            s, t = EXTREME_SCHEDULES[int(i)], EXTREME_SCHEDULES[int(j)]
+        else:  # picked by the seed
+            i, j = rng.integers(len(CHILD_POOL), size=2)
+            s, t = CHILD_POOL[int(i)], CHILD_POOL[int(j)]
         args, kwargs = COMBINATOR_CALLS[fn_name](s, t)
         if rng.integers(4):  # hostile arguments; else only the extreme children
             seed = int(rng.integers(2**32))
@@ -143,16 +144,16 @@ def test_operators_build_finite_schedules_or_refuse(
     """``a * b``, ``k * a`` and ``a >> b`` on extreme schedules: finite values or a named refusal."""
     rng = np.random.default_rng(seed)
     calls = [(s0, t0, k0)]
-    for _ in range(CALLS - 1):
-        i, j = rng.integers(len(EXTREME_SCHEDULES), size=2)
+    for _ in range(CALLS // 2 - 1):
+        i, j = rng.integers(len(CHILD_POOL), size=2)
         k = HOSTILE_POOL[int(rng.integers(len(HOSTILE_POOL)))]
-        calls.append((EXTREME_SCHEDULES[int(i)], EXTREME_SCHEDULES[int(j)], k))
+        calls.append((CHILD_POOL[int(i)], CHILD_POOL[int(j)], k))
     for s, t, k in calls:
         check_built_or_refused("product", lambda: s * t, ["schedules"], [])  # noqa: B023
         if isinstance(k, (int, float)) and not isinstance(k, bool):
             check_built_or_refused("scale", lambda: k * s, ["factor"], [])  # noqa: B023
-        if s.duration is not None:
-            check_built_or_refused("sequence", lambda: s >> t, ["schedules"], [])  # noqa: B023
+        # (a cyclic or unbound first part is refused by name)
+        check_built_or_refused("sequence", lambda: s >> t, ["schedules"], [])  # noqa: B023
 
 
 def test_the_issue_examples() -> None:
@@ -209,18 +210,22 @@ def test_a_40kb_chain_of_products_parses_in_linear_time() -> None:
     p = lrkit.parse(text)
     assert len(p.schedules) == 2_500
 
-    def best(n: int) -> float:
-        times = []
-        for _ in range(3):
+    small_text, large_text = _chain(1_000), _chain(4_000)
+    small, large = math.inf, math.inf
+    gc.disable()  # (a collection of the test process's whole heap is not the parser's cost)
+    try:
+        for _ in range(3):  # interleaved, best of 3: timings on a loaded machine are noisy
             start = time.perf_counter()
-            lrkit.parse(_chain(n))
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    small, large = best(2_500), best(5_000)
+            lrkit.parse(small_text)
+            small = min(small, time.perf_counter() - start)
+            start = time.perf_counter()
+            lrkit.parse(large_text)
+            large = min(large, time.perf_counter() - start)
+    finally:
+        gc.enable()
     assert small < 2.0
-    # Quadratic parsing gives a ratio near 4; linear near 2 (generous for a loaded machine).
-    assert large / small < 3.2, (small, large)
+    # 4x the length: linear parsing costs about 4x, quadratic 16x (generous for noise).
+    assert large / small < 8.0, (small, large)
 
 
 def test_a_long_flat_chain_of_any_length_parses() -> None:
@@ -287,36 +292,44 @@ SCHEDULER_ARGS = ["lr", "total_steps", "steps_per_epoch", "group_mult", "on_resi
 
 
 @hostile_settings
-@given(data=st.data())
-def test_scheduler_arguments_are_checked_at_construction(data: st.DataObject) -> None:
+@given(st.data(), seeds)
+def test_scheduler_arguments_are_checked_at_construction(data: st.DataObject, seed: int) -> None:
     """``lrkit.torch.Scheduler(opt, ...)`` with hostile arguments: finite rates or a named refusal."""
     torch = pytest.importorskip("torch")
     from lrkit.torch import Scheduler
 
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [p], "name": "body"}], lr=0.1, momentum=0.9)
-    kwargs: dict[str, Any] = {"lr": lrkit.cosine(0.1, steps=10)}
-    chosen = data.draw(
-        st.lists(st.sampled_from(SCHEDULER_ARGS), min_size=1, max_size=2, unique=True)
-    )
-    for name in chosen:
-        value = data.draw(
-            hostile | st.sampled_from(["cosine(nan, steps=3)", "1e400", {"body": math.nan}])
-        )
-        kwargs[name] = value
-    try:
-        sched = Scheduler(opt, **kwargs)
-    except (ValueError, TypeError) as exc:
-        message = str(exc)
-        assert type(exc).__module__.startswith("lrkit") or message.startswith("Scheduler:"), (
-            type(exc),
-            message,
-        )
-        assert any(name in message for name in chosen) or "spec" in message, message
-        return
-    for _ in range(3):
-        for group in opt.param_groups:
-            for key in ("lr", "momentum", "weight_decay"):
-                assert math.isfinite(group[key]), (key, group[key], kwargs)
-        opt.step()
-        sched.step()
+    extra = ["cosine(nan, steps=3)", "1e400", {"body": math.nan}, {"body": "x"}, "nan"]
+    rng = np.random.default_rng(seed)
+    calls = []
+    for k in range(CALLS // 2):
+        if k == 0:  # drawn by Hypothesis
+            n = data.draw(st.integers(1, 2))
+            chosen = data.draw(st.permutations(SCHEDULER_ARGS))[:n]
+            values = [data.draw(hostile | st.sampled_from(extra)) for _ in chosen]
+        else:  # from the seed
+            picks = rng.choice(len(SCHEDULER_ARGS), size=int(rng.integers(1, 3)), replace=False)
+            chosen = [SCHEDULER_ARGS[int(i)] for i in picks]
+            pool = [*HOSTILE_POOL[:200], *extra]
+            values = [pool[int(rng.integers(len(pool)))] for _ in chosen]
+        calls.append(dict(zip(chosen, values, strict=True)))
+    for hostile_kwargs in calls:
+        kwargs: dict[str, Any] = {"lr": lrkit.cosine(0.1, steps=10), **hostile_kwargs}
+        for group in opt.param_groups:  # (a refused call must not leave values behind)
+            group.update(lr=0.1, momentum=0.9, weight_decay=0.0)
+        try:
+            sched = Scheduler(opt, **kwargs)
+        except (ValueError, TypeError) as exc:
+            message = str(exc)
+            assert message.startswith("Scheduler:") or type(exc).__module__.startswith("lrkit"), (
+                type(exc),
+                message,
+            )
+            assert any(name in message for name in hostile_kwargs), message
+            continue
+        for _ in range(2):
+            for group in opt.param_groups:
+                for key in ("lr", "momentum", "weight_decay"):
+                    assert math.isfinite(group[key]), (key, group[key], kwargs)
+            sched.step(to=sched.last_epoch + 1)

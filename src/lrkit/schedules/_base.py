@@ -244,7 +244,7 @@ class Schedule:
         if isinstance(other, Schedule):
             return product([self, other])
         if isinstance(other, Real) and not isinstance(other, bool):
-            return scale(self, float(other))
+            return scale(self, other)  # type: ignore[arg-type]  # (scale checks it is finite)
         return NotImplemented
 
     def __rmul__(self, other: object) -> Schedule:

@@ -21,7 +21,7 @@ import torch
 from torch.optim import Optimizer
 
 from lrkit.controllers import Controller, Plateau
-from lrkit.schedules import Schedule, ScheduleValueError, constant, scale
+from lrkit.schedules import Schedule, constant
 from lrkit.torch._groups import GroupSpec, write_slow, writer_for
 from lrkit.torch._scheduler import Scheduler
 
@@ -152,6 +152,11 @@ class CompatScheduler(Scheduler):
     #: Whether ``step(epoch)`` takes a fractional epoch (closed forms do; a running product
     #: of a callable, MultiplicativeLR, does not).
     _fractional_epochs = True
+    #: For a class whose torch recursion moves each group by the same ratio (the decays,
+    #: CosineAnnealingLR), the level those ratios apply above (0; ``eta_min``): a param group
+    #: added later follows group 0 from its own value. None: torch raises on an added group,
+    #: so does this class.
+    _added_group_offset: float | None = None
     #: The constructor's arguments (but the optimizer and last_epoch), by name.
     _init_args: dict[str, Any]
 
@@ -219,25 +224,34 @@ class CompatScheduler(Scheduler):
                 f"{type(self).__name__}: the optimizer has {len(groups)} param groups but this "
                 f"scheduler was built for {n}; param groups cannot be removed"
             )
-        if len(groups) > n and hasattr(self, "_drives"):  # (not during construction)
-            self._add_groups(n)
+        if len(groups) > n and self._added_group_offset is None:
+            raise ValueError(
+                f"{type(self).__name__}: the optimizer has {len(groups)} param groups but this "
+                f"scheduler was built for {n}; as in torch, this class cannot drive groups added "
+                f"later (torch raises too); to drive them use lrkit.torch.Scheduler"
+            )
+        if len(groups) > n:
+            self._add_groups(n, self._added_group_offset)
         super()._sync_groups()
 
-    def _add_groups(self, n: int) -> None:
+    def _add_groups(self, n: int, offset: float) -> None:
         """Drive the groups added since construction as torch's recursion does: from the value
-        each has now, moved by the same relative change as group 0 from here on
-        (``v_g(t) = v_g(now) * f(t) / f(now)`` with ``f`` group 0's track)."""
+        each has now, moved by the same ratios as group 0 above ``offset`` from here on:
+        ``v_g(t) = offset + (v_g(now) - offset) * (f(t) - offset) / (f(now) - offset)``, with
+        ``f`` group 0's track."""
+        from lrkit.torch.compat._schedules import Affine
+
         now = getattr(self, "_written_at", 0.0)  # when the groups were last written
         for name, tracks in self._tracks.items():
             ref = tracks[0]
-            at_now = float(ref(now))
+            above = float(ref(now)) - offset
             for group in self.optimizer.param_groups[n:]:
                 here = _get(group, name)
-                try:
-                    added = scale(ref, here / at_now) if at_now != 0 else constant(here)
-                except ScheduleValueError:  # a ratio beyond the float range: hold the value
-                    added = constant(here)
-                tracks.append(added)
+                ratio = (here - offset) / above if above != 0 else math.nan
+                if math.isfinite(ratio):
+                    tracks.append(Affine(ref, ratio, offset * (1.0 - ratio)))
+                else:  # group 0 sits at the offset: nothing to follow, hold the value
+                    tracks.append(constant(here))
             self._specs[name] = GroupSpec(name, tracks, len(tracks))
         self._bind()
 

@@ -63,7 +63,14 @@ def _powers(
     return out
 
 
-class StepLR(CompatScheduler):
+class _Decay(CompatScheduler):
+    """A decay: torch's recursion multiplies each group by the same ratio, so a param group
+    added later follows group 0's ratios from its own value, as in torch."""
+
+    _added_group_offset = 0.0
+
+
+class StepLR(_Decay):
     """torch ``StepLR``: ``lr = base * gamma ** floor(t / step_size)`` (lrkit :func:`~lrkit.step_decay`).
 
     Same signature and values as ``torch.optim.lr_scheduler.StepLR``, ``gamma > 1`` included
@@ -86,7 +93,7 @@ class StepLR(CompatScheduler):
         self._start(optimizer, {"lr": tracks}, last_epoch=last_epoch)
 
 
-class MultiStepLR(CompatScheduler):
+class MultiStepLR(_Decay):
     """torch ``MultiStepLR``: ``lr = base * gamma ** #{m in milestones: m <= t}``.
 
     A milestone listed twice multiplies by ``gamma`` twice, as in torch (lrkit
@@ -119,7 +126,7 @@ class MultiStepLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class ConstantLR(CompatScheduler):
+class ConstantLR(_Decay):
     """torch ``ConstantLR``: ``lr = base * factor`` for ``t < total_iters``, then ``base``.
 
     (With ``total_iters=0`` torch multiplies once and never restores: ``base * factor``.)
@@ -149,7 +156,7 @@ class ConstantLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class LinearLR(CompatScheduler):
+class LinearLR(_Decay):
     """torch ``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor`` over
     ``total_iters`` calls, then holds (lrkit :func:`~lrkit.linear`).
 
@@ -186,7 +193,7 @@ class LinearLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class ExponentialLR(CompatScheduler):
+class ExponentialLR(_Decay):
     """torch ``ExponentialLR``: ``lr = base * gamma ** t`` (lrkit :func:`~lrkit.exponential`).
 
     Any ``gamma >= 0`` as in torch: ``gamma > 1`` grows the rate (as a range test does),
@@ -206,7 +213,7 @@ class ExponentialLR(CompatScheduler):
         self._start(optimizer, {"lr": tracks}, last_epoch=last_epoch)
 
 
-class PolynomialLR(CompatScheduler):
+class PolynomialLR(_Decay):
     """torch ``PolynomialLR``: ``lr = base * (1 - min(t, total_iters) / total_iters) ** power``
     (lrkit :func:`~lrkit.polynomial` to 0).
 

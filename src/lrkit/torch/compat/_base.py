@@ -25,9 +25,12 @@ from lrkit.schedules import Schedule, constant
 from lrkit.torch._groups import GroupSpec, write_slow, writer_for
 from lrkit.torch._scheduler import Scheduler
 
-EPOCH_WARNING = (
-    "{cls}.step(epoch): passing an epoch is deprecated in torch; lrkit.torch.compat sets the "
-    "clock to it and writes the closed-form values there"
+#: The warning of ``step(epoch)``: torch's own text, so that code filtering it keeps working.
+EPOCH_WARNING: str = getattr(
+    torch.optim.lr_scheduler,
+    "EPOCH_DEPRECATION_WARNING",
+    "The epoch parameter in `scheduler.step()` is deprecated; lrkit.torch.compat sets the "
+    "clock to it and writes the closed-form values there",
 )
 
 
@@ -293,7 +296,7 @@ class CompatScheduler(Scheduler):
             self._step += 1
             self._write()
             return
-        warnings.warn(EPOCH_WARNING.format(cls=type(self).__name__), UserWarning, stacklevel=2)
+        warnings.warn(EPOCH_WARNING, UserWarning, stacklevel=2)
         self._set_epoch(epoch)
 
     def _set_epoch(self, epoch: float) -> None:

@@ -232,7 +232,9 @@ def sequence(schedules: Seq[Schedule], *, boundaries: Seq[Length] | None = None)
             flat.extend(s.schedules)
         else:
             flat.append(s)
-    bounds = None if boundaries is None else check.sequence_arg("sequence", "boundaries", boundaries)
+    bounds = (
+        None if boundaries is None else check.sequence_arg("sequence", "boundaries", boundaries)
+    )
     return Sequence(tuple(flat), bounds)  # type: ignore[arg-type]
 
 

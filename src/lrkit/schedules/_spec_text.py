@@ -82,7 +82,7 @@ def parse_expression(text: str) -> ast.expr:
     return node
 
 
-def _at(node: Any, start: int, end: int) -> Any:
+def _at(node: Any, start: int, end: int | None) -> Any:
     node.col_offset, node.end_col_offset = start, end
     return node
 
@@ -217,7 +217,7 @@ class _Parser:
     def atom(self) -> ast.expr:
         tok = self.take()
         if tok.kind == "number":
-            return _at(ast.Constant(_number(tok)), tok.start, tok.end)
+            return _at(ast.Constant(_number(tok)), tok.start, tok.end)  # type: ignore[arg-type]
         if tok.kind == "string":
             try:
                 value = ast.literal_eval(tok.text)

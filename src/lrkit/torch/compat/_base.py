@@ -183,7 +183,7 @@ class CompatScheduler(Scheduler):
                 if k not in ("self", "optimizer", "last_epoch", "verbose")
             }
 
-        cls.__init__ = recording  # type: ignore[method-assign]
+        cls.__init__ = recording  # type: ignore[method-assign,assignment]
 
     def _start(
         self,
@@ -233,7 +233,7 @@ class CompatScheduler(Scheduler):
                 f"scheduler was built for {n}; as in torch, this class cannot drive groups added "
                 f"later (torch raises too); to drive them use lrkit.torch.Scheduler"
             )
-        if len(groups) > n:
+        if len(groups) > n and self._added_group_offset is not None:
             self._add_groups(n, self._added_group_offset)
         super()._sync_groups()
 
@@ -346,7 +346,6 @@ class CompatScheduler(Scheduler):
                 _reset_caches(s)
         self._frac = float(state_dict.get("frac", 0.0))
         super().load_state_dict(state_dict, strict=strict)
-
 
     def _adopt_settings(self, saved: object) -> None:
         if not isinstance(saved, Mapping) or not hasattr(self, "_init_args"):

@@ -110,7 +110,7 @@ class SequentialLR(_Composite):
                         # rate there by lr_lambda(0), then by lr_lambda(t) at each call
                         last = starts[k] - starts[k - 1] - 1
                         prev = pieces[-1]
-                        pieces.append(replace(own[g], origin=prev, origin_step=float(last)))
+                        pieces.append(replace(own[g], origin=prev, origin_step=float(last)))  # type: ignore[call-arg]
                     elif own is not None:
                         pieces.append(own[g])
                     elif k == 0:

@@ -71,7 +71,10 @@ class Call(Schedule):
     scale: float = 1.0
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        return np.array([self.scale * self.fn(k) for k in _steps(t)], dtype=np.float64)
+        return np.array(
+            [self.scale * self.fn(k) for k in _steps(t)],  # type: ignore[arg-type]
+            dtype=np.float64,
+        )
 
     def __str__(self) -> str:
         return f"{self.scale!r} * {_fn_name(self.fn)}(t)"

@@ -356,7 +356,7 @@ class CompatScheduler(Scheduler):
             return
         args = dict(self._init_args)
         args.update({k: _as_given(self._init_args[k], v) for k, v in theirs.items()})
-        type(self).__init__(self, self.optimizer, **args)
+        type(self).__init__(self, optimizer=self.optimizer, **args)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -109,7 +109,8 @@ class Stretch(Schedule):
             # joined after it starts on the step, not a rounding error later.
             if abs(end - round(end)) <= 1e-12 * end:
                 end = float(round(end))
-            self._set("_ends", (float(inner), end))
+            if end > 0:  # (a tiny factor can round the length to 0: settled from the start)
+                self._set("_ends", (float(inner), end))
 
     def _eval(self, t: FloatArray) -> FloatArray:
         if self._ends is None:  # never settles, or settled from the start

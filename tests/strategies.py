@@ -8,8 +8,12 @@ drawn schedule is valid for every combinator (e.g. an exponential warmup needs a
 from __future__ import annotations
 
 import dataclasses
+import math
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 import lrkit
@@ -275,3 +279,180 @@ def with_units(s: Schedule, *, steps_per_epoch: int, total_steps: int, unit: str
         else:
             changes[name] = with_units(value, **kw)
     return dataclasses.replace(s, **changes) if changes else s
+
+
+# ----------------------------------------------------------------------------- hostile input
+#: Values no argument should take silently: non-finite, signed zero, extremes of the float
+#: range, huge ints, bools, strings, numpy scalars of every kind and 0-d arrays.
+HOSTILE_SPECIALS: list[Any] = [
+    math.nan, math.inf, -math.inf, -0.0, 0.0, 1.7976931348623157e308, -1.7976931348623157e308,
+    1e308, 1e200, 1e-300, 5e-324, -5e-324, 2**53, 2**53 + 1, 2**62, 2**63, -(2**63), 10**400,
+    True, False, "", "1.0", "nan", "3ep", "10%", "1e400%", "-5st", b"1", 1j, None, [], [1.0],
+    Fraction(1, 3), Decimal("0.5"),
+    np.float64(math.nan), np.float32(math.inf), np.float16(65504.0), np.float64(-0.0),
+    np.int64(2**62), np.int8(-1), np.uint64(2**64 - 1), np.bool_(True), np.complex128(1.0),
+    np.array(1.0), np.array(3), np.array(math.nan), np.array([1.0, 2.0]),
+]  # fmt: skip
+
+
+def _hostile_pool(n: int = 4_000, seed: int = 0) -> list[Any]:
+    """The specials, then ``n`` numbers drawn once: floats over the whole float64 range (signs,
+    subnormals, every exponent), ints up to 2**70, and numpy scalars and 0-d arrays of them."""
+    rng = np.random.default_rng(seed)
+    out: list[Any] = list(HOSTILE_SPECIALS)
+    for _ in range(n):
+        kind = rng.integers(6)
+        if kind < 2:  # any finite float64 bit pattern's neighbourhood: mantissa * 2**exp
+            x = float(rng.uniform(-2, 2) * 2.0 ** int(rng.integers(-1074, 1024)))
+        elif kind == 2:
+            x = float(rng.uniform(-1e3, 1e3))
+        else:
+            x = int(rng.integers(-(2**62), 2**62)) >> int(rng.integers(0, 62))
+            x = x * (2 ** int(rng.integers(0, 9)))
+        wrap = rng.integers(8)
+        if wrap == 0:
+            with np.errstate(over="ignore"):  # beyond float32: inf, one more hostile value
+                out.append(np.float32(x) if isinstance(x, float) else np.int64(x % 2**62))
+        elif wrap == 1:
+            out.append(np.array(x if isinstance(x, float) else x % 2**62))
+        else:
+            out.append(x)
+    return out
+
+
+#: Every hostile value a test may draw; drawn by index (cheap for Hypothesis, and a failing
+#: example shrinks towards the specials at the front).
+HOSTILE_POOL = _hostile_pool()
+
+#: A hostile number or object from HOSTILE_POOL.
+hostile = st.integers(min_value=0, max_value=len(HOSTILE_POOL) - 1).map(HOSTILE_POOL.__getitem__)
+
+#: Schedules that are valid but extreme: values at the ends of the float range, very long
+#: or very short, growing to a huge end. Combinators must refuse what would overflow.
+EXTREME_SCHEDULES: list[Schedule] = [
+    lrkit.constant(1.7976931348623157e308),
+    lrkit.constant(-1e300),
+    lrkit.constant(5e-324),
+    lrkit.linear(-1.7976931348623157e308, 1.7976931348623157e308, steps=7),
+    lrkit.cosine(1e308, -1e308, steps=2**53),
+    lrkit.exponential(1.0, gamma=10.0, end=1e308),
+    lrkit.exponential(1e-300, gamma=1e-300),
+    lrkit.cyclic(-1e308, 1e308, steps_up=1, mode="exp_range", gamma=5e-324),
+    lrkit.cosine_restarts(1e308, -1e308, steps=1, period_mult=1e308),
+    lrkit.one_cycle(1e300, steps=10, div_factor=1e-8),
+    lrkit.inverse_sqrt(1e308, steps=1),
+    lrkit.polynomial(1e308, -1e308, steps=3, power=1e-300),
+    lrkit.wsd(1e308, -1e308, warmup_steps=1, stable_steps=2**53, decay_steps=1),
+    lrkit.step_decay(1e308, steps=1, gamma=5e-324),
+]
+
+
+#: Per public constructor: a valid call (positional, keyword) to start from. A hostile call
+#: replaces one or two of these arguments by hostile values.
+VALID_CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
+    "constant": ((0.1,), {}),
+    "step_decay": ((0.1,), {"steps": 10, "gamma": 0.5}),
+    "multistep_decay": ((0.1,), {"milestones": [10, 20], "gamma": 0.5}),
+    "exponential": ((0.1,), {"gamma": 0.9, "every": 2, "staircase": False, "end": 0.01}),
+    "polynomial": ((0.1, 0.0), {"steps": 10, "power": 2.0, "cycle": False}),
+    "inverse_sqrt": ((0.1,), {"steps": 10}),
+    "linear": ((0.0, 0.1), {"steps": 10}),
+    "cosine": ((0.1, 0.0), {"steps": 10}),
+    "piecewise": (([0.1, 0.01],), {"boundaries": [10]}),
+    "interpolate": (([0, 10], [0.0, 0.1]), {"kind": "linear"}),
+    "cosine_restarts": ((0.1, 0.0), {"steps": 10, "period_mult": 2.0, "peak_mult": 0.5}),
+    "cyclic": ((0.01, 0.1), {"steps_up": 5, "steps_down": 7, "mode": "triangular", "gamma": 1.0}),
+    "one_cycle": ((0.1,), {"steps": 100, "pct_start": 0.3, "div_factor": 25.0,
+                           "final_div_factor": 1e4, "anneal": "cos", "three_phase": False}),
+    "one_cycle_momentum": ((), {"steps": 100, "low": 0.85, "high": 0.95, "pct_start": 0.3,
+                                "anneal": "cos", "three_phase": False}),
+    "wsd": ((0.1, 0.0), {"warmup_steps": 5, "stable_steps": 10, "decay_steps": 10,
+                         "decay": "1-sqrt", "start": 0.0}),
+}  # fmt: skip
+
+#: The combinators: a valid call given one child schedule ``s`` (two for sequence/product).
+COMBINATOR_CALLS: dict[str, Any] = {
+    "warmup": lambda s, t: ((s,), {"steps": 5, "start": 0.0, "shape": "linear"}),
+    "sequence": lambda s, t: (([s, t],), {"boundaries": [10]}),
+    "product": lambda s, t: (([s, t],), {}),
+    "scale": lambda s, t: ((s, 0.5), {}),
+    "clip": lambda s, t: ((s, 0.0, 1.0), {}),
+    "shift": lambda s, t: ((s,), {"steps": 5}),
+    "advance": lambda s, t: ((s,), {"steps": 5}),
+    "stretch": lambda s, t: ((s, 2.0), {}),
+    "repeat": lambda s, t: ((s,), {"times": 3}),
+}
+
+
+@st.composite
+def hostile_call(
+    draw: Any, args: tuple[Any, ...], kwargs: dict[str, Any], names: list[str]
+) -> tuple[tuple[Any, ...], dict[str, Any], list[str]]:
+    """The call ``(args, kwargs)`` with one or two of its arguments (listed in ``names``,
+    positional ones first) replaced by hostile values; also returns the names replaced."""
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+    args, kwargs = list(args), dict(kwargs)
+    for name in chosen:
+        value = draw(hostile)
+        index = names.index(name)
+        if index < len(args):
+            args[index] = value
+        else:
+            kwargs[name] = value
+    return tuple(args), kwargs, chosen
+
+
+def seeded_hostile_calls(
+    seed: int, args: tuple[Any, ...], kwargs: dict[str, Any], names: list[str], n: int
+) -> list[tuple[tuple[Any, ...], dict[str, Any], list[str]]]:
+    """``n`` calls like :func:`hostile_call`, generated from ``seed`` without Hypothesis draws.
+
+    Hypothesis spends milliseconds per drawn value on a loaded machine; a test that makes
+    thousands of calls per function draws one seed per example and makes ``n`` calls from it
+    (each failure names its call, so it reproduces without shrinking).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = 1 + int(rng.integers(2))
+        chosen = [names[i] for i in rng.choice(len(names), size=min(k, len(names)), replace=False)]
+        new_args, new_kwargs = list(args), dict(kwargs)
+        for name in chosen:
+            value = HOSTILE_POOL[int(rng.integers(len(HOSTILE_POOL)))]
+            index = names.index(name)
+            if index < len(new_args):
+                new_args[index] = value
+            else:
+                new_kwargs[name] = value
+        out.append((tuple(new_args), new_kwargs, chosen))
+    return out
+
+
+def _child_pool() -> list[Schedule]:
+    """EXTREME_SCHEDULES, one schedule per family (its VALID_CALLS), and compositions of them,
+    one with lengths still in units."""
+    fams = [getattr(lrkit, name)(*args, **kwargs) for name, (args, kwargs) in VALID_CALLS.items()]
+    cos, restarts, one = fams[7], fams[10], fams[12]
+    composed = [
+        lrkit.warmup(cos, steps=3, shape="exponential", start=1e-300),
+        lrkit.linear(0.0, 1e308, steps=2) >> restarts,
+        cos * restarts * one,
+        lrkit.scale(one, -1e300),
+        lrkit.stretch(cos, 1e-300),
+        lrkit.stretch(restarts, 1e300),
+        lrkit.repeat(cos, times=10**15),
+        lrkit.shift(restarts, steps=2**53),
+        lrkit.advance(cos, steps=2**53),
+        lrkit.clip(restarts, -1e308, 1e308),
+        lrkit.cosine(1.0, steps="10%") >> lrkit.constant(0.5),
+    ]
+    return [*EXTREME_SCHEDULES, *fams, *composed]
+
+
+#: Children for the combinators: extreme, plain and composed schedules.
+CHILD_POOL = _child_pool()
+
+
+def hostile_schedules() -> st.SearchStrategy[Schedule]:
+    """A schedule from CHILD_POOL, drawn by index."""
+    return st.integers(min_value=0, max_value=len(CHILD_POOL) - 1).map(CHILD_POOL.__getitem__)

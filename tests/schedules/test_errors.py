@@ -30,7 +30,7 @@ VALUE_ERRORS: list[tuple[str, Callable[[], Any], str]] = [
     ("wsd-stable-neg", lambda: L.wsd(1.0, stable_steps=-1, decay_steps=3), r"wsd: stable_steps must be a non-negative integer, got stable_steps=-1"),
     ("wsd-warmup-neg", lambda: L.wsd(1.0, warmup_steps=-5, stable_steps=1, decay_steps=3), r"wsd: warmup_steps .*got warmup_steps=-5"),
     ("wsd-decay-0", lambda: L.wsd(1.0, stable_steps=1, decay_steps=0), r"wsd: decay_steps must be a positive integer, got decay_steps=0"),
-    ("warmup-steps-0", lambda: L.warmup(L.constant(1.0), steps=0), r"warmup: steps .*got steps=0"),
+    ("warmup-steps-negative", lambda: L.warmup(L.constant(1.0), steps=-1), r"warmup: steps .*got steps=-1"),
     ("shift-steps-0", lambda: L.shift(L.constant(1.0), steps=0), r"shift: steps .*got steps=0"),
     ("advance-steps-neg", lambda: L.advance(L.constant(1.0), steps=-1), r"advance: steps .*got steps=-1"),
     ("unit-malformed", lambda: L.cosine(1.0, steps="3 epochs"), r"cosine: steps must be an integer or a unit string .*got steps='3 epochs'"),
@@ -237,7 +237,7 @@ def test_errors_raise_at_construction_not_at_evaluation() -> None:
 # ----------------------------------------------------------------------------- hostile input
 HOSTILE_SPECS = [
     ("-" * 100_000 + "1", r"too deeply nested|too long"),
-    ("constant(1.0)" + " * constant(1.0)" * 5_000, r"too deeply nested|too long"),
+    ("(" * 1_000 + "constant(1.0)" + ")" * 1_000, r"too deeply nested"),
     ("9" * 400, r"finite"),
     ("9" * 400 + " * constant(1.0)", r"finite"),
     ("9" * 400 + " / 3 * constant(1.0)", r"finite"),

@@ -83,6 +83,28 @@ class Schedule:
         """Steps until the final value is reached and held; None if it never settles."""
         return None
 
+    def _magnitude(self) -> float:
+        """An upper bound on ``|v(t)|`` over every step, used to refuse products and multiples
+        that could overflow when they are built.
+
+        The default is the largest ``|x|`` among the value fields (floats whose names are not
+        those of multipliers: ``gamma``, ``power``, ``*_mult``, ``*_factor``, ``*_frac``, ...)
+        and the children's magnitudes: right for every family whose values lie between its
+        value fields (interpolations, decays, cycles). A family whose values can go beyond
+        them overrides this.
+        """
+        out = 0.0
+        for f in dataclasses.fields(self):
+            if not f.init or f.name in self._lengths or _is_multiplier(f.name):
+                continue
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, Schedule):
+                    out = max(out, v._magnitude())
+                elif isinstance(v, float):
+                    out = max(out, abs(v))
+        return out
+
     # ----------------------------------------------------------------- evaluation
     @overload
     def __call__(self, t: float) -> float: ...
@@ -222,7 +244,7 @@ class Schedule:
         if isinstance(other, Schedule):
             return product([self, other])
         if isinstance(other, Real) and not isinstance(other, bool):
-            return scale(self, float(other))
+            return scale(self, other)  # type: ignore[arg-type]  # (scale checks it is finite)
         return NotImplemented
 
     def __rmul__(self, other: object) -> Schedule:
@@ -308,6 +330,14 @@ def _real_steps(owner: str, arr: np.ndarray) -> FloatArray:
     raise ScheduleTypeError(
         f"{owner}: steps must be an array of real numbers, got an array of dtype {arr.dtype}"
     )
+
+
+#: Names of float fields that multiply or shape values rather than being values themselves.
+_MULTIPLIERS = ("gamma", "power", "factor", "pct_start")
+
+
+def _is_multiplier(name: str) -> bool:
+    return name in _MULTIPLIERS or name.endswith(("_mult", "_factor", "_frac"))
 
 
 def _same(a: object, b: object) -> bool:

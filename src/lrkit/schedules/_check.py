@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
@@ -65,6 +65,11 @@ def in_range(
 def choice(owner: str, name: str, value: object, options: Iterable[str]) -> str:
     """One of a fixed set of strings."""
     opts = tuple(options)
+    if not isinstance(value, str):
+        raise ScheduleTypeError(
+            f"{owner}: {name} must be a string, one of {', '.join(repr(o) for o in opts)}, "
+            f"got {name}={value!r} of type {type(value).__name__}"
+        )
     if value not in opts:
         listed = ", ".join(repr(o) for o in opts)
         raise ScheduleValueError(f"{owner}: {name} must be one of {listed}, got {name}={value!r}")
@@ -80,9 +85,10 @@ def boolean(owner: str, name: str, value: object) -> bool:
 
 def reals(owner: str, name: str, values: object, *, min_len: int = 1) -> tuple[float, ...]:
     """A non-empty sequence of finite floats, returned as a tuple."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+    items = _as_tuple(values)
+    if items is None:
         raise ScheduleTypeError(f"{owner}: {name} must be a list of numbers, got {name}={values!r}")
-    out = tuple(real(owner, f"{name}[{i}]", v) for i, v in enumerate(values))
+    out = tuple(real(owner, f"{name}[{i}]", v) for i, v in enumerate(items))
     if len(out) < min_len:
         raise ScheduleValueError(
             f"{owner}: {name} must hold at least {min_len} value(s), got {name}={values!r}"
@@ -100,6 +106,38 @@ def increasing(owner: str, name: str, values: tuple[int, ...], *, strict: bool =
 
 def sequence_arg(owner: str, name: str, values: object) -> tuple[object, ...]:
     """A list or tuple (not a string), returned as a tuple; TypeError otherwise."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+    items = _as_tuple(values)
+    if items is None:
         raise ScheduleTypeError(f"{owner}: {name} must be a list, got {name}={values!r}")
-    return tuple(values)
+    return items
+
+
+def _as_tuple(values: object) -> tuple[object, ...] | None:
+    """``values`` as a tuple if it is a list-like of items (not a string, bytes, a mapping or a
+    0-d array, which iterate oddly or not at all); None otherwise."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        return None
+    try:
+        return tuple(values)
+    except TypeError:  # e.g. a 0-d numpy array: iterable by type, not in fact
+        return None
+
+
+#: The largest finite float64: a schedule whose values could exceed it is refused.
+MAX_VALUE = 1.7976931348623157e308
+
+
+def bounded(owner: str, name: str, shown: Callable[[], str], magnitude: float) -> None:
+    """Raise unless ``magnitude`` (an upper bound on ``|v(t)|`` over every step of a product or
+    multiple being built) is at most the largest float: else it could write ``inf``.
+
+    ``shown()`` gives the argument as the message prints it (cut to about 200 characters).
+    """
+    if not magnitude <= MAX_VALUE:
+        text = shown()
+        if len(text) > 200:
+            text = f"{text[:200]}... ({len(text)} characters)"
+        raise ScheduleValueError(
+            f"{owner}: the values could overflow (up to {magnitude:g} in magnitude, beyond the "
+            f"largest float {MAX_VALUE:g}), got {name}={text}"
+        )

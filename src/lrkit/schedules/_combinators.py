@@ -77,7 +77,7 @@ class Warmup(Schedule):
     def _validate(self) -> None:
         owner = "warmup"
         _schedule(owner, "schedule", self.schedule)
-        self._set("steps", check_length(owner, "steps", self.steps))
+        self._set("steps", check_length(owner, "steps", self.steps, allow_zero=True))
         self._set("start", check.real(owner, "start", self.start))
         self._set(
             "shape", check.choice(owner, "shape", self.shape, ("linear", "cosine", "exponential"))
@@ -87,7 +87,7 @@ class Warmup(Schedule):
         if not self.schedule.is_bound:
             return
         self._set("_target", _head(self.schedule))
-        if self.shape == "exponential" and self._target <= 0:
+        if self.shape == "exponential" and self._target <= 0 and self.steps != 0:
             raise ScheduleValueError(
                 f"{owner}: an exponential ramp needs a target > 0, got the schedule's first "
                 f"value {self._target!r}"
@@ -127,8 +127,11 @@ def warmup(
     ``v = schedule(t - steps)``. The warmup adds to the schedule's length: the decay's length
     never includes the warmup (see the README's "Conventions").
 
+    ``steps=0`` is no warmup: the schedule itself from step 0 (the mappings of transformers,
+    optax and Keras with no warmup steps).
+
     Raises:
-        ValueError: ``steps`` not positive, unknown ``shape``, exponential with ``start <= 0``.
+        ValueError: ``steps`` negative, unknown ``shape``, exponential with ``start <= 0``.
 
     Holds ``schedule``'s final value after ``steps + schedule.duration``.
 
@@ -229,7 +232,10 @@ def sequence(schedules: Seq[Schedule], *, boundaries: Seq[Length] | None = None)
             flat.extend(s.schedules)
         else:
             flat.append(s)
-    return Sequence(tuple(flat), None if boundaries is None else tuple(boundaries))
+    bounds = (
+        None if boundaries is None else check.sequence_arg("sequence", "boundaries", boundaries)
+    )
+    return Sequence(tuple(flat), bounds)  # type: ignore[arg-type]
 
 
 @register("product")
@@ -242,12 +248,20 @@ class Product(Schedule):
     schedules: tuple[Schedule, ...]
 
     def _validate(self) -> None:
-        self._set("schedules", _schedules("product", "schedules", self.schedules, 2))
+        schedules = _schedules("product", "schedules", self.schedules, 2)
+        self._set("schedules", schedules)
+        check.bounded("product", "schedules", lambda: str(list(schedules)), self._magnitude())
 
     def _eval(self, t: FloatArray) -> FloatArray:
         out = self.schedules[0]._eval(t)
         for s in self.schedules[1:]:
             out = out * s._eval(t)
+        return out
+
+    def _magnitude(self) -> float:
+        out = 1.0
+        for s in self.schedules:
+            out *= s._magnitude()
         return out
 
     def _duration(self) -> float | None:
@@ -262,6 +276,10 @@ def product(schedules: Seq[Schedule]) -> Product:
     """Pointwise product ``v(t) = prod_k schedules[k](t)`` (what ``a * b`` builds).
 
     Settles when every factor has settled.
+
+    Raises:
+        ValueError: fewer than two schedules, or factors whose values could multiply beyond
+            the largest float (``constant(1e200) * constant(1e200)``).
 
     >>> (constant(2.0) * linear(1.0, 0.0, steps=10))(5)
     1.0
@@ -285,9 +303,13 @@ class Scale(Schedule):
     def _validate(self) -> None:
         _schedule("scale", "schedule", self.schedule)
         self._set("factor", check.real("scale", "factor", self.factor))
+        check.bounded("scale", "factor", lambda: repr(self.factor), self._magnitude())
 
     def _eval(self, t: FloatArray) -> FloatArray:
         return self.factor * self.schedule._eval(t)
+
+    def _magnitude(self) -> float:
+        return abs(self.factor) * self.schedule._magnitude()
 
     def _duration(self) -> float | None:
         return self.schedule._duration()
@@ -298,6 +320,10 @@ class Scale(Schedule):
 
 def scale(schedule: Schedule, factor: float) -> Scale:
     """Scalar multiple ``v(t) = factor * schedule(t)`` (what ``0.5 * s`` builds).
+
+    Raises:
+        ValueError: ``factor`` not finite, or ``factor`` times the schedule's values could
+            go beyond the largest float.
 
     >>> (0.5 * constant(2.0))(0)
     1.0
@@ -334,6 +360,12 @@ class Clip(Schedule):
 
     def _eval(self, t: FloatArray) -> FloatArray:
         return np.clip(self.schedule._eval(t), self.low, self.high)
+
+    def _magnitude(self) -> float:
+        inner = self.schedule._magnitude()
+        if self.low is None or self.high is None:
+            return inner
+        return min(inner, max(abs(self.low), abs(self.high)))
 
     def _duration(self) -> float | None:
         return self.schedule._duration()

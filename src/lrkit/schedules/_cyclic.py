@@ -14,6 +14,8 @@ from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
 
 _MAX_FLOAT = float(np.finfo(np.float64).max)
+#: A period start computed as ``S`` is reached from ``S * _BELOW`` on (4 ulps of slack).
+_BELOW = 1.0 - 4 * float(np.finfo(np.float64).eps)
 
 
 def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
@@ -67,22 +69,26 @@ class CosineRestarts(Schedule):
         x = np.minimum(t, self._t_cap) * ((m - 1.0) / first)
         i = np.floor(np.log1p(x) / math.log(m))
         # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
-        # start uses m ** i * m, exact too, so the power is computed once per pass.
+        # start uses m ** i * m, exact too, so the power is computed once per pass. The ratio
+        # (m ** i - 1) / (m - 1) is taken first, so that the first restart is ``steps``
+        # exactly for any m (steps * (m - 1) / (m - 1) can round to steps + 1 ulp and miss it).
         # The logarithm can be off by one at period boundaries: move i until
-        # start(i) <= t < start(i + 1), one partition of the time axis.
+        # start(i) <= t < start(i + 1), one partition of the time axis; a start within a few
+        # ulps above t counts as reached (its rounding, not the formula, put it there).
         with np.errstate(over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
                 power = m**i
-                start = first * (power - 1.0) / (m - 1.0)
-                low = t < start
-                high = t >= first * (power * m - 1.0) / (m - 1.0)
+                start = first * ((power - 1.0) / (m - 1.0))
+                low = t < start * _BELOW
+                high = t >= first * ((power * m - 1.0) / (m - 1.0)) * _BELOW
                 if not (low.any() or high.any()):
                     break
                 i = i - low + high
             else:
                 power = m**i
-                start = first * (power - 1.0) / (m - 1.0)
-        return i, start, first * power
+                start = first * ((power - 1.0) / (m - 1.0))
+            length = first * power  # inf for a period past the largest float: value peak
+        return i, start, length
 
     @property
     def _t_cap(self) -> float:

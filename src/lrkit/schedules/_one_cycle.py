@@ -108,6 +108,9 @@ class OneCycle(Schedule):
         )
         return one_cycle_curve(t, self._ends, values, self.anneal)
 
+    def _magnitude(self) -> float:
+        return max(self.peak, self.peak / self.div_factor)
+
     def _duration(self) -> float | None:
         return self.steps - 1  # type: ignore[operator]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from lrkit.schedules import _anneal, _combinators, _cyclic, _decay, _one_cycle, _time, _wsd
 from lrkit.schedules._base import Schedule, registry
 from lrkit.schedules._errors import ScheduleTypeError, SpecError
+from lrkit.schedules._spec_text import SpecSyntaxError, parse_expression
 
 CONSTRUCTORS: dict[str, Callable[..., Schedule]] = {
     name: getattr(module, name)
@@ -103,23 +105,44 @@ def parse(text: str) -> Schedule:
     >>> parse("warmup(cosine(1e-3, 1e-5, steps=9000), steps=1000)").duration
     10000
     """
-    if not isinstance(text, str):
-        raise ScheduleTypeError(f"parse: spec must be a string, got {text!r}")
-    text = text.strip()
+    text = _text(text).strip()
     evaluator = _Evaluator(text)
     try:
-        tree = ast.parse(text, mode="eval")
-        value = evaluator.visit(tree.body)
-    except SyntaxError as exc:
-        col = (exc.offset or 1) - 1
-        raise SpecError(_point(text, col, col + 1, f"invalid syntax ({exc.msg})")) from None
-    except (RecursionError, MemoryError):  # Python's parser and the walk give up on depth
+        body = parse_expression(text)
+        value = evaluator.visit(body)
+    except SpecSyntaxError as exc:
+        raise SpecError(_point(text, exc.start, exc.end, exc.message)) from None
+    except (RecursionError, MemoryError):  # (the grammar bounds the depth; a safety net)
         raise SpecError(f"parse: the spec is too deeply nested, got {_clip(text)}") from None
     if not isinstance(value, Schedule):
         if isinstance(value, Real) and not isinstance(value, bool):
-            return evaluator.build(tree.body, "constant", [value], {})
+            return evaluator.build(body, "constant", [value], {})
         raise SpecError(f"parse: the spec must describe a schedule, got {value!r}")
     return value
+
+
+def _text(text: object) -> str:
+    """The spec as a ``str`` of valid Unicode: bytes are decoded as UTF-8; a byte that is not
+    UTF-8 (as bytes, or smuggled into a ``str`` as a lone surrogate by ``sys.argv``) is a
+    SpecError saying where."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"parse: a spec must be UTF-8 text, got byte {bytes(text)[exc.start]:#04x} at "
+                f"position {exc.start} of {_clip(repr(bytes(text)))}"
+            ) from None
+    if not isinstance(text, str):
+        raise ScheduleTypeError(f"parse: spec must be a string, got {text!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpecError(
+            f"parse: a spec must be UTF-8 text, got {text[exc.start]!r} (not a character) at "
+            f"position {exc.start} of {_clip(text.encode('utf-8', 'backslashreplace').decode())}"
+        ) from None
+    return text
 
 
 def as_schedule(spec: Schedule | Mapping[str, Any] | str | float) -> Schedule:
@@ -135,6 +158,11 @@ def as_schedule(spec: Schedule | Mapping[str, Any] | str | float) -> Schedule:
     raise ScheduleTypeError(
         f"as_schedule: expected a Schedule, dict, spec string or number, got {spec!r}"
     )
+
+
+def _factors(s: Schedule) -> list[Schedule]:
+    """The factors ``s`` brings to a product (a product's own factors: products flatten)."""
+    return list(s.schedules) if isinstance(s, _combinators.Product) else [s]
 
 
 def _suggest(name: object, options: Mapping[str, Any]) -> str:
@@ -168,6 +196,12 @@ def _point(text: str, start: int, end: int, message: str) -> str:
 #: A spec longer than this is shown cut around the offending part in an error.
 _WINDOW = 160
 
+#: Names a user may write for a non-finite number (refused: a schedule's numbers are finite).
+_NOT_FINITE = frozenset({"nan", "inf", "infinity"})
+
+#: Operators of one precedence, chained left to right in one loop.
+_SAME_LEVEL = ((ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.MatMult), (ast.RShift, ast.LShift))
+
 
 class _Evaluator:
     """Walk the expression tree, allowing only literals, constructor calls, lists, >> and *."""
@@ -182,6 +216,11 @@ class _Evaluator:
 
     def visit(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
+            if isinstance(node.value, float) and not math.isfinite(node.value):
+                raise self.fail(
+                    node,
+                    f"numbers must be finite, got {_clip(self.text[node.col_offset : node.end_col_offset], 40)}",
+                )
             if isinstance(node.value, (int, float, str, bool)) or node.value is None:
                 return node.value
             raise self.fail(node, f"unsupported literal {node.value!r}")
@@ -197,6 +236,10 @@ class _Evaluator:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Name):
+            if node.id.lower() in _NOT_FINITE:
+                raise self.fail(
+                    node, f"numbers must be finite; {node.id!r} is not a number a spec accepts"
+                )
             if node.id in CONSTRUCTORS:
                 raise self.fail(node, f"{node.id!r} must be called, e.g. {node.id}(...)")
             raise self.fail(node, f"unknown name {node.id!r}{_suggest(node.id, CONSTRUCTORS)}")
@@ -205,20 +248,40 @@ class _Evaluator:
     def binop(self, node: ast.BinOp) -> Any:
         # ``a >> b >> c ...`` nests to the left, one level per operator: walk the chain in a
         # loop, not by recursion, so that a long sequence or product parses.
+        level = next((ops for ops in _SAME_LEVEL if isinstance(node.op, ops)), (type(node.op),))
         chain = [node]
-        while isinstance(chain[-1].left, ast.BinOp) and type(chain[-1].left.op) is type(node.op):
+        while isinstance(chain[-1].left, ast.BinOp) and isinstance(chain[-1].left.op, level):
             chain.append(chain[-1].left)
         chain.reverse()
         left = self.visit(chain[0].left)
         rights = [self.visit(n.right) for n in chain]
-        if isinstance(node.op, ast.RShift):
+        if all(isinstance(n.op, ast.RShift) for n in chain):
             operands = [left, *rights]
             for k, operand in enumerate(operands):
                 if not isinstance(operand, Schedule):  # the first '>>' that it is an end of
                     raise self.fail(chain[max(k - 1, 0)], "'>>' joins two schedules")
             return self.build(node, "sequence", [operands], {})
+        # A run of schedule * schedule is one product, built once at its end (building it
+        # factor by factor copies the factors each time: quadratic in the chain's length).
+        factors: list[Schedule] = []
+        last = node
         for n, right in zip(chain, rights, strict=True):
+            if (
+                isinstance(n.op, ast.Mult)
+                and isinstance(right, Schedule)
+                and (factors or isinstance(left, Schedule))
+            ):
+                if not factors:
+                    factors = _factors(left)
+                factors.extend(_factors(right))
+                last = n
+                continue
+            if factors:
+                left = self.build(last, "product", [factors], {})
+                factors = []
             left = self.apply(n, left, right)
+        if factors:
+            left = self.build(last, "product", [factors], {})
         return left
 
     def apply(self, node: ast.BinOp, left: Any, right: Any) -> Any:

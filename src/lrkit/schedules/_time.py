@@ -10,7 +10,7 @@ from lrkit.schedules import _check as check
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._combinators import _schedule
 from lrkit.schedules._errors import ScheduleValueError
-from lrkit.schedules._units import Length, check_length
+from lrkit.schedules._units import MAX_STEPS, Length, check_length
 
 #: The largest finite step: a stretch that speeds time up caps its inner clock there.
 _MAX_STEP = float(np.finfo(np.float64).max)
@@ -99,12 +99,18 @@ class Stretch(Schedule):
         inner = self.schedule._duration() if self.schedule.is_bound else None
         if inner is not None and inner > 0:
             end = inner * self.factor
+            if not end <= MAX_STEPS:  # (inf included)
+                raise ScheduleValueError(
+                    f"stretch: factor makes the schedule longer than 2**53 steps (its duration "
+                    f"{inner!r} * {self.factor!r} = {end:g}), got factor={self.factor!r}"
+                )
             # A length that is a whole number of steps up to rounding (rescale to 1000 steps
             # of a 999-step schedule: 1000.0000000000001) is that number, so that a schedule
             # joined after it starts on the step, not a rounding error later.
             if abs(end - round(end)) <= 1e-12 * end:
                 end = float(round(end))
-            self._set("_ends", (float(inner), end))
+            if end > 0:  # (a tiny factor can round the length to 0: settled from the start)
+                self._set("_ends", (float(inner), end))
 
     def _eval(self, t: FloatArray) -> FloatArray:
         if self._ends is None:  # never settles, or settled from the start
@@ -125,7 +131,8 @@ def stretch(schedule: Schedule, factor: float) -> Stretch:
     """Slow time by ``factor``: ``v(t) = schedule(t / factor)`` (``factor < 1`` speeds it up).
 
     Raises:
-        ValueError: ``factor`` not > 0.
+        ValueError: ``factor`` not > 0, or a stretched duration beyond ``2**53`` steps (the
+            longest length lrkit accepts).
 
     >>> stretch(linear(0.0, 1.0, steps=10), 2.0)(10)
     0.5

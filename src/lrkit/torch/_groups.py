@@ -192,6 +192,8 @@ def _one(name: str, spec: object, where: str) -> Schedule | None:
         return None
     try:
         return as_schedule(spec)  # type: ignore[arg-type]
+    except ValueError as exc:  # a bad spec or number: say which argument it came from
+        raise type(exc)(f"{_OWNER}: {name}{where}: {exc}") from None
     except TypeError:
         raise TypeError(
             f"{_OWNER}: {name}{where} must be a Schedule, a spec string or dict, or a number, "

@@ -105,9 +105,9 @@ class Scheduler(LRScheduler):
         self.optimizer = optimizer
         self._total = _opt_length("total_steps", total_steps)
         self.steps_per_epoch = _opt_length("steps_per_epoch", steps_per_epoch)
-        if clock not in ("updates", "calls"):
+        if not isinstance(clock, str) or clock not in ("updates", "calls"):
             raise ValueError(f"Scheduler: clock must be 'updates' or 'calls', got clock={clock!r}")
-        if on_resize is not None and on_resize not in POLICIES:
+        if on_resize is not None and (not isinstance(on_resize, str) or on_resize not in POLICIES):
             raise ValueError(
                 f"Scheduler: on_resize must be 'keep', 'rescale' or None, got on_resize={on_resize!r}"
             )

@@ -30,6 +30,9 @@ class CosineAnnealingLR(CompatScheduler):
         bases = base_lrs(optimizer, last_epoch, "CosineAnnealingLR")
         self.T_max = nonneg_int("CosineAnnealingLR", "T_max", T_max, low=1)
         self.eta_min = float(eta_min)
+        # torch's recursion scales each group's distance to eta_min by the same ratio while
+        # annealing: a param group added later follows it from its own value
+        self._added_group_offset = self.eta_min
         tracks = [
             repeat(
                 sequence(

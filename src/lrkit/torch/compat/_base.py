@@ -9,6 +9,9 @@ factor is applied on top of the tracks.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,13 +21,16 @@ import torch
 from torch.optim import Optimizer
 
 from lrkit.controllers import Controller, Plateau
-from lrkit.schedules import Schedule
-from lrkit.torch._groups import write_slow, writer_for
+from lrkit.schedules import Schedule, constant
+from lrkit.torch._groups import GroupSpec, write_slow, writer_for
 from lrkit.torch._scheduler import Scheduler
 
-EPOCH_WARNING = (
-    "{cls}.step(epoch): passing an epoch is deprecated in torch; lrkit.torch.compat sets the "
-    "clock to it and writes the closed-form values there"
+#: The warning of ``step(epoch)``: torch's own text, so that code filtering it keeps working.
+EPOCH_WARNING: str = getattr(
+    torch.optim.lr_scheduler,
+    "EPOCH_DEPRECATION_WARNING",
+    "The epoch parameter in `scheduler.step()` is deprecated; lrkit.torch.compat sets the "
+    "clock to it and writes the closed-form values there",
 )
 
 
@@ -123,7 +129,9 @@ class GroupPlateau(Controller):
         return vals[n]
 
     def factor(self, g: int) -> float:
-        """``value(g) / base_g`` (1 for a zero base)."""
+        """``value(g) / base_g`` (1 for a zero base, or a group added after construction)."""
+        if g >= len(self.bases):
+            return 1.0
         base = self.bases[g]
         return self.value(g) / base if base != 0 else 1.0
 
@@ -144,6 +152,38 @@ class CompatScheduler(Scheduler):
     _tracks: dict[str, list[Schedule]]
     _plateaus: list[GroupPlateau]
     _callables: list[Any]
+    #: Whether ``step(epoch)`` takes a fractional epoch (closed forms do; a running product
+    #: of a callable, MultiplicativeLR, does not).
+    _fractional_epochs = True
+    #: For a class whose torch recursion moves each group by the same ratio (the decays,
+    #: CosineAnnealingLR), the level those ratios apply above (0; ``eta_min``): a param group
+    #: added later follows group 0 from its own value. None: torch raises on an added group,
+    #: so does this class.
+    _added_group_offset: float | None = None
+    #: The constructor's arguments (but the optimizer and last_epoch), by name.
+    _init_args: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Record each drop-in's constructor arguments (as torch keeps its settings in
+        ``__dict__``), so that :meth:`load_state_dict` can adopt a checkpoint's settings."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording(self: CompatScheduler, *args: Any, **kw: Any) -> None:
+            bound = sig.bind(self, *args, **kw)
+            bound.apply_defaults()
+            init(self, *args, **kw)
+            self._init_args = {
+                k: v
+                for k, v in bound.arguments.items()
+                if k not in ("self", "optimizer", "last_epoch", "verbose")
+            }
+
+        cls.__init__ = recording  # type: ignore[method-assign,assignment]
 
     def _start(
         self,
@@ -180,15 +220,43 @@ class CompatScheduler(Scheduler):
 
     # ------------------------------------------------------------------ writing
     def _sync_groups(self) -> None:
+        groups = self.optimizer.param_groups
         n = len(next(iter(self._tracks.values())))
-        if len(self.optimizer.param_groups) != n:
+        if len(groups) < n:
             raise ValueError(
-                f"{type(self).__name__}: the optimizer has {len(self.optimizer.param_groups)} "
-                f"param groups but this scheduler was built for {n}; the torch drop-ins drive "
-                f"the groups they were built with (torch's own raise or recurse on added "
-                f"groups); to drive groups added later use lrkit.torch.Scheduler"
+                f"{type(self).__name__}: the optimizer has {len(groups)} param groups but this "
+                f"scheduler was built for {n}; param groups cannot be removed"
             )
+        if len(groups) > n and self._added_group_offset is None:
+            raise ValueError(
+                f"{type(self).__name__}: the optimizer has {len(groups)} param groups but this "
+                f"scheduler was built for {n}; as in torch, this class cannot drive groups added "
+                f"later (torch raises too); to drive them use lrkit.torch.Scheduler"
+            )
+        if len(groups) > n and self._added_group_offset is not None:
+            self._add_groups(n, self._added_group_offset)
         super()._sync_groups()
+
+    def _add_groups(self, n: int, offset: float) -> None:
+        """Drive the groups added since construction as torch's recursion does: from the value
+        each has now, moved by the same ratios as group 0 above ``offset`` from here on:
+        ``v_g(t) = offset + (v_g(now) - offset) * (f(t) - offset) / (f(now) - offset)``, with
+        ``f`` group 0's track."""
+        from lrkit.torch.compat._schedules import Affine
+
+        now = getattr(self, "_written_at", 0.0)  # when the groups were last written
+        for name, tracks in self._tracks.items():
+            ref = tracks[0]
+            above = float(ref(now)) - offset
+            for group in self.optimizer.param_groups[n:]:
+                here = _get(group, name)
+                ratio = (here - offset) / above if above != 0 else math.nan
+                if math.isfinite(ratio):
+                    tracks.append(Affine(ref, ratio, offset * (1.0 - ratio)))
+                else:  # group 0 sits at the offset: nothing to follow, hold the value
+                    tracks.append(constant(here))
+            self._specs[name] = GroupSpec(name, tracks, len(tracks))
+        self._bind()
 
     def _write(self) -> None:
         if self._frac:
@@ -197,6 +265,7 @@ class CompatScheduler(Scheduler):
             super()._write()
         if self._plateaus:
             self._apply_plateaus()
+        self._written_at = self._step + self._frac
 
     def _write_at(self, time: float) -> None:
         """Write the tracks' values at a fractional time (CosineAnnealingWarmRestarts)."""
@@ -227,16 +296,26 @@ class CompatScheduler(Scheduler):
             self._step += 1
             self._write()
             return
-        warnings.warn(EPOCH_WARNING.format(cls=type(self).__name__), UserWarning, stacklevel=2)
+        warnings.warn(EPOCH_WARNING, UserWarning, stacklevel=2)
         self._set_epoch(epoch)
 
     def _set_epoch(self, epoch: float) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        """torch's deprecated ``step(epoch)``: the closed form at ``epoch`` (fractions allowed
+        where torch's closed form takes them, e.g. ``ExponentialLR.step(1.5)``)."""
+        owner = f"{type(self).__name__}.step"
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not epoch >= 0:
+            raise ValueError(f"{owner}: epoch must be a number >= 0, got epoch={epoch!r}")
+        if not math.isfinite(epoch):
+            raise ValueError(f"{owner}: epoch must be finite, got epoch={epoch!r}")
+        whole = int(epoch // 1)
+        if whole != epoch and not self._fractional_epochs:
             raise ValueError(
-                f"{type(self).__name__}.step: epoch must be an integer >= 0, got epoch={epoch!r}"
+                f"{owner}: epoch must be a whole number here (a running product of lr_lambda "
+                f"has no value between steps), got epoch={epoch!r}"
             )
         self._step_count += 1
-        self._step = int(epoch)
+        self._step = whole
+        self._frac = float(epoch) - whole
         self._write()
 
     def state_dict(self) -> dict[str, Any]:
@@ -244,13 +323,20 @@ class CompatScheduler(Scheduler):
         objects (plain functions and lambdas are not saved: rebuild them in code)."""
         out = super().state_dict()
         out["frac"] = self._frac
+        out["settings"] = _plain_settings(self._init_args)
         out["lr_lambdas"] = [
             None if _is_function(fn) else dict(fn.__dict__) for fn in self._callables
         ]
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], *, strict: bool = True) -> None:
-        """Restore :meth:`state_dict` (callable objects get their saved ``__dict__`` back)."""
+        """Restore :meth:`state_dict` (callable objects get their saved ``__dict__`` back).
+
+        As torch does, a checkpoint made with other settings (``step_size``, ``gamma``,
+        ``T_max``, milestones, ...) is loaded with the checkpoint's settings: the scheduler is
+        rebuilt with them first (on the same optimizer and base rates).
+        """
+        self._adopt_settings(state_dict.get("settings"))
         saved = state_dict.get("lr_lambdas") or []
         for fn, d in zip(self._callables, saved, strict=False):
             if d is not None:
@@ -261,8 +347,38 @@ class CompatScheduler(Scheduler):
         self._frac = float(state_dict.get("frac", 0.0))
         super().load_state_dict(state_dict, strict=strict)
 
+    def _adopt_settings(self, saved: object) -> None:
+        if not isinstance(saved, Mapping) or not hasattr(self, "_init_args"):
+            return
+        mine = _plain_settings(self._init_args)
+        theirs = json.loads(json.dumps(dict(saved)))
+        if theirs == mine or set(theirs) != set(mine):
+            return
+        args = dict(self._init_args)
+        args.update({k: _as_given(self._init_args[k], v) for k, v in theirs.items()})
+        type(self).__init__(self, optimizer=self.optimizer, **args)
+
 
 # ---------------------------------------------------------------------- helpers
+def _plain_settings(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments that are plain data (numbers, strings, lists of them), as
+    JSON would give them back; callables and child schedulers are left out."""
+    out: dict[str, Any] = {}
+    for k, v in args.items():
+        try:
+            text = json.dumps(list(v) if isinstance(v, tuple) else v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = json.loads(text)
+    return out
+
+
+def _as_given(mine: object, theirs: object) -> object:
+    """A checkpoint's setting in the type this argument was given in (a tuple stays a tuple)."""
+    return tuple(theirs) if isinstance(mine, tuple) and isinstance(theirs, list) else theirs
+
+
+# ---------------------------------------------------------------------- helpers (values)
 def base_lrs(optimizer: Optimizer, last_epoch: int, owner: str) -> list[float]:
     """torch's base rates: each group's ``initial_lr`` (set from ``lr`` when ``last_epoch=-1``).
 

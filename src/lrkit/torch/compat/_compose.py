@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from torch.optim import Optimizer
@@ -12,6 +13,7 @@ from torch.optim import Optimizer
 from lrkit.schedules import Schedule, constant, product, scale, sequence
 from lrkit.torch._scheduler import Scheduler
 from lrkit.torch.compat._base import CompatScheduler, GroupPlateau, _get, base_lrs
+from lrkit.torch.compat._schedules import CumulativeProduct
 
 
 def _children(owner: str, schedulers: Sequence[Any], optimizer: Optimizer | None) -> Optimizer:
@@ -103,7 +105,13 @@ class SequentialLR(_Composite):
                 pieces: list[Schedule] = []
                 for k, s in enumerate(schedulers):
                     own = s._tracks.get(name)
-                    if own is not None:
+                    if own is not None and k > 0 and isinstance(own[g], CumulativeProduct):
+                        # torch steps it with epoch=0 at the milestone: it multiplies the
+                        # rate there by lr_lambda(0), then by lr_lambda(t) at each call
+                        last = starts[k] - starts[k - 1] - 1
+                        prev = pieces[-1]
+                        pieces.append(replace(own[g], origin=prev, origin_step=float(last)))  # type: ignore[call-arg]
+                    elif own is not None:
                         pieces.append(own[g])
                     elif k == 0:
                         pieces.append(constant(_get(group, name)))

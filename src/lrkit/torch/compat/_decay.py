@@ -4,6 +4,7 @@ ExponentialLR, PolynomialLR. Each is ``base_g * f(t)`` with ``base_g`` the group
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -19,6 +20,7 @@ from lrkit.schedules import (
     scale,
     step_decay,
 )
+from lrkit.schedules._check import MAX_VALUE
 from lrkit.torch.compat._base import CompatScheduler, base_lrs
 from lrkit.torch.compat._schedules import nonneg_int
 
@@ -27,11 +29,52 @@ def _scaled(f: Schedule, bases: list[float]) -> list[Schedule]:
     return [scale(f, b) for b in bases]
 
 
-class StepLR(CompatScheduler):
+def _powers(
+    owner: str, gamma: float, every: int, bases: list[float], *, staircase: bool
+) -> list[Schedule]:
+    """``base * gamma ** (t / every)`` per group (``floor(t / every)`` with ``staircase``), for
+    any ``gamma >= 0`` as torch takes it.
+
+    A decay is :func:`~lrkit.step_decay` (staircase) or :func:`~lrkit.exponential`; a growing
+    ``gamma > 1`` (how a range test raises the rate) is an :func:`~lrkit.exponential` that stops
+    at the largest float (where torch's recursion reaches ``inf``); ``gamma == 0`` drops to 0 at
+    ``every``.
+
+    Raises:
+        ValueError: ``gamma`` negative or not finite (torch would alternate the sign).
+    """
+    g = float(gamma)
+    if not (math.isfinite(g) and g >= 0):
+        raise ValueError(f"{owner}: gamma must be a finite number >= 0, got gamma={gamma!r}")
+    if g == 0:
+        return _scaled(piecewise([1.0, 0.0], boundaries=[every]), bases)
+    if g <= 1:
+        if staircase:
+            return _scaled(step_decay(1.0, steps=every, gamma=g), bases)
+        return _scaled(exponential(1.0, gamma=g, every=every), bases)
+    out: list[Schedule] = []
+    for b in bases:
+        if b == 0:
+            out.append(constant(0.0))
+            continue
+        end = MAX_VALUE / max(abs(b), 1.0)  # so that base * end stays finite
+        f = exponential(1.0, gamma=g, every=every, staircase=staircase, end=end)
+        out.append(scale(f, b))
+    return out
+
+
+class _Decay(CompatScheduler):
+    """A decay: torch's recursion multiplies each group by the same ratio, so a param group
+    added later follows group 0's ratios from its own value, as in torch."""
+
+    _added_group_offset = 0.0
+
+
+class StepLR(_Decay):
     """torch ``StepLR``: ``lr = base * gamma ** floor(t / step_size)`` (lrkit :func:`~lrkit.step_decay`).
 
-    Same signature and values as ``torch.optim.lr_scheduler.StepLR``; ``gamma`` must be in
-    (0, 1] here (lrkit's ``step_decay``).
+    Same signature and values as ``torch.optim.lr_scheduler.StepLR``, ``gamma > 1`` included
+    (the rate then grows, capped at the largest float where torch reaches ``inf``).
 
     >>> import torch
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -46,11 +89,11 @@ class StepLR(CompatScheduler):
     ) -> None:
         bases = base_lrs(optimizer, last_epoch, "StepLR")
         self.step_size, self.gamma = nonneg_int("StepLR", "step_size", step_size, low=1), gamma
-        f = step_decay(1.0, steps=self.step_size, gamma=gamma)
-        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+        tracks = _powers("StepLR", gamma, self.step_size, bases, staircase=True)
+        self._start(optimizer, {"lr": tracks}, last_epoch=last_epoch)
 
 
-class MultiStepLR(CompatScheduler):
+class MultiStepLR(_Decay):
     """torch ``MultiStepLR``: ``lr = base * gamma ** #{m in milestones: m <= t}``.
 
     A milestone listed twice multiplies by ``gamma`` twice, as in torch (lrkit
@@ -83,7 +126,7 @@ class MultiStepLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class ConstantLR(CompatScheduler):
+class ConstantLR(_Decay):
     """torch ``ConstantLR``: ``lr = base * factor`` for ``t < total_iters``, then ``base``.
 
     (With ``total_iters=0`` torch multiplies once and never restores: ``base * factor``.)
@@ -113,7 +156,7 @@ class ConstantLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class LinearLR(CompatScheduler):
+class LinearLR(_Decay):
     """torch ``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor`` over
     ``total_iters`` calls, then holds (lrkit :func:`~lrkit.linear`).
 
@@ -150,10 +193,11 @@ class LinearLR(CompatScheduler):
         self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
 
 
-class ExponentialLR(CompatScheduler):
+class ExponentialLR(_Decay):
     """torch ``ExponentialLR``: ``lr = base * gamma ** t`` (lrkit :func:`~lrkit.exponential`).
 
-    ``gamma`` must be in (0, 1] here.
+    Any ``gamma >= 0`` as in torch: ``gamma > 1`` grows the rate (as a range test does),
+    capped at the largest float where torch reaches ``inf``.
 
     >>> import torch
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -165,13 +209,11 @@ class ExponentialLR(CompatScheduler):
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         bases = base_lrs(optimizer, last_epoch, "ExponentialLR")
         self.gamma = gamma
-        if not 0 < gamma <= 1:
-            raise ValueError(f"ExponentialLR: gamma must be in (0, 1], got gamma={gamma!r}")
-        f = exponential(1.0, gamma=gamma)
-        self._start(optimizer, {"lr": _scaled(f, bases)}, last_epoch=last_epoch)
+        tracks = _powers("ExponentialLR", gamma, 1, bases, staircase=False)
+        self._start(optimizer, {"lr": tracks}, last_epoch=last_epoch)
 
 
-class PolynomialLR(CompatScheduler):
+class PolynomialLR(_Decay):
     """torch ``PolynomialLR``: ``lr = base * (1 - min(t, total_iters) / total_iters) ** power``
     (lrkit :func:`~lrkit.polynomial` to 0).
 

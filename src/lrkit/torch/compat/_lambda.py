@@ -49,10 +49,10 @@ class MultiplicativeLR(CompatScheduler):
     """torch ``MultiplicativeLR``: ``lr = base * lr_lambda(1) * ... * lr_lambda(t)``.
 
     Closed form of torch's recursion: the running products are cached, each ``lr_lambda(k)``
-    called once. **Differences:** ``step(epoch)`` sets the clock and gives the product up to
-    ``epoch`` (torch multiplies the current rate by ``lr_lambda(epoch)`` once); as a later
-    child of :class:`SequentialLR` it starts from the base rate (torch: from the previous
-    scheduler's last rate times ``lr_lambda(0)``).
+    called once. As a later child of :class:`SequentialLR` it continues, as torch does, from
+    the rate at its milestone times ``lr_lambda(0)``. **Difference:** ``step(epoch)`` sets the
+    clock and gives the product up to ``epoch`` (torch multiplies the current rate by
+    ``lr_lambda(epoch)`` once), for whole epochs only.
 
     >>> import torch
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -61,6 +61,8 @@ class MultiplicativeLR(CompatScheduler):
     >>> s.get_last_lr()
     [0.25]
     """
+
+    _fractional_epochs = False
 
     def __init__(
         self, optimizer: Optimizer, lr_lambda: Lambda | list[Lambda], last_epoch: int = -1

@@ -33,6 +33,12 @@ def _integer_steps(owner: str, t: FloatArray) -> list[int]:
     return out
 
 
+def _steps(t: FloatArray) -> list[int | float]:
+    """The steps as ints where whole (what a user's callable expects), else floats (torch's
+    ``step(1.5)`` passes ``last_epoch = 1.5`` to ``lr_lambda``)."""
+    return [int(x) if x == int(x) else float(x) for x in t]
+
+
 @dataclass(frozen=True, slots=True)
 class Affine(Schedule):
     """``v(t) = offset + factor * schedule(t)``."""
@@ -65,8 +71,10 @@ class Call(Schedule):
     scale: float = 1.0
 
     def _eval(self, t: FloatArray) -> FloatArray:
-        steps = _integer_steps("LambdaLR", t)
-        return np.array([self.scale * self.fn(k) for k in steps], dtype=np.float64)
+        return np.array(
+            [self.scale * self.fn(k) for k in _steps(t)],  # type: ignore[arg-type]
+            dtype=np.float64,
+        )
 
     def __str__(self) -> str:
         return f"{self.scale!r} * {_fn_name(self.fn)}(t)"
@@ -80,19 +88,27 @@ class Call(Schedule):
 class CumulativeProduct(Schedule):
     """``v(t) = scale * fn(1) * fn(2) * ... * fn(t)`` (``v(0) = scale``), products cached.
 
-    ``fn`` is called once per step, in order, as torch's ``MultiplicativeLR`` calls it.
+    ``fn`` is called once per step, in order, as torch's ``MultiplicativeLR`` calls it. With
+    ``origin`` (a later child of SequentialLR, which torch steps with ``epoch=0`` at its
+    milestone) it continues from the rate there instead of the base:
+    ``v(t) = origin(origin_step) * fn(0) * fn(1) * ... * fn(t)``.
     """
 
     _name = "compat_cumprod"
     fn: Callable[[int], float]
     scale: float = 1.0
+    origin: Schedule | None = None
+    origin_step: float = 0.0
     _cache: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def _eval(self, t: FloatArray) -> FloatArray:
         steps = _integer_steps("MultiplicativeLR", t)
         cache = self._cache
         if not cache:
-            cache.append(self.scale)
+            if self.origin is None:
+                cache.append(self.scale)
+            else:
+                cache.append(float(self.origin(self.origin_step)) * self.fn(0))
         top = max(steps, default=0)
         while len(cache) <= top:
             k = len(cache)
@@ -104,11 +120,17 @@ class CumulativeProduct(Schedule):
         self._cache.clear()
 
     def __str__(self) -> str:
+        if self.origin is not None:
+            return f"v({self.origin_step!r}) * prod({_fn_name(self.fn)}(k) for k in 0..t)"
         return f"{self.scale!r} * prod({_fn_name(self.fn)}(k) for k in 1..t)"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (the callable by name only: it cannot be rebuilt from it)."""
-        return {"type": self._name, "fn": _fn_name(self.fn), "scale": self.scale}
+        out = {"type": self._name, "fn": _fn_name(self.fn), "scale": self.scale}
+        if self.origin is not None:
+            out["origin"] = self.origin.to_dict()
+            out["origin_step"] = self.origin_step
+        return out
 
 
 def _fn_name(fn: object) -> str:

@@ -151,6 +151,7 @@ class ReduceLROnPlateau(CompatScheduler, torch.optim.lr_scheduler.ReduceLROnPlat
         groups = self.optimizer.param_groups
         lrs = [g["lr"] for g in groups]
         fresh = object.__new__(type(self))
+        fresh._init_args = _init_args_of(settings)
         try:
             fresh._configure(self.optimizer, settings)
             CompatScheduler.load_state_dict(fresh, state_dict, strict=strict)
@@ -160,6 +161,9 @@ class ReduceLROnPlateau(CompatScheduler, torch.optim.lr_scheduler.ReduceLROnPlat
             raise
         self.__dict__.clear()
         self.__dict__.update(fresh.__dict__)
+
+    def _adopt_settings(self, saved: object) -> None:
+        """Nothing: the settings come from ``state["plateau"]`` (see :meth:`load_state_dict`)."""
 
     def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
         """Count one epoch and judge ``metrics`` (a number or a 0-d tensor), as torch does.
@@ -197,3 +201,10 @@ class ReduceLROnPlateau(CompatScheduler, torch.optim.lr_scheduler.ReduceLROnPlat
     def in_cooldown(self) -> bool:
         """True during cooldown (torch's attribute)."""
         return self.cooldown_counter > 0
+
+
+def _init_args_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments that ``settings`` (a ``state["plateau"]``) stands for."""
+    args = {k: settings[k] for k in SETTINGS if k not in ("min_lrs", "bases")}
+    args["min_lr"] = settings["min_lrs"]
+    return args

@@ -98,7 +98,8 @@ def findings_json(findings: Mapping[str, Sequence[Finding]]) -> dict[str, list[d
 
 def findings_lines(findings: Mapping[str, Sequence[Finding]]) -> list[str]:
     """The CLI's lines: one per schedule with a problem (its top finding's kind, level and
-    advice, and how many more), or the single line ``diagnostics: all healthy``."""
+    advice up to its first ``"; "``, and how many more), or the single line
+    ``diagnostics: all healthy``."""
     lines = []
     for name, fs in findings.items():
         bad = _unhealthy(fs)
@@ -106,7 +107,8 @@ def findings_lines(findings: Mapping[str, Sequence[Finding]]) -> list[str]:
             continue
         f = bad[0]
         more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
-        lines.append(f"diagnostics: {name}: {f.kind} [{f.level}]: {f.advice or f.summary}{more}")
+        advice = (f.advice or f.summary).split("; ")[0]
+        lines.append(f"diagnostics: {name}: {f.kind} [{f.level}]: {advice}{more}")
     return lines or ["diagnostics: all healthy"]
 
 

@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{comp.refinement_note()}")
         print(f"use: {rounded(comp.recommended_spec)}")
     print(comp.compute_note())
+    from lrkit.tune.findings import findings_lines
+
+    print("\n".join(findings_lines(comp.findings)))
     html = comp.write(args.out)
     print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
     print(f"total {comp.wall_s:.1f} s")

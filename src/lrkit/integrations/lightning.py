@@ -22,6 +22,13 @@ with its step as value and on the ``lrkit`` Python logger. A watched metric not 
 end of the first epoch (training metrics) or of the first validation run (the others) gets one
 warning naming the metrics that were.
 
+``LrkitCallback(diagnostics=True)`` also attaches an :class:`lrkit.torch.Monitor` to the
+module and its (first) optimizer: it records every optimizer step's loss (the training step's
+returned loss), rates, gradient norms and update ratios, and the logged metrics whose name
+starts with ``val`` after each validation run, into ``<trainer.log_dir>/lrkit_monitor.jsonl``
+(or the path given as ``diagnostics=``; or pass your own ``Monitor``); after the fit,
+``callback.diagnose()`` returns the findings (see ``docs/diagnostics.md``).
+
 torch's ``ReduceLROnPlateau`` and lrkit's drop-in (:class:`lrkit.torch.compat.ReduceLROnPlateau`,
 an instance of torch's) need no callback: give Lightning ``"monitor": "val_loss"`` and it passes
 the metric to ``step()``.
@@ -31,10 +38,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 
+from lrkit.diagnostics import Finding
 from lrkit.integrations._feed import (
     MetricPlan,
     driven_values,
@@ -43,7 +52,15 @@ from lrkit.integrations._feed import (
     plan_for,
     unnamed_watchers,
 )
+from lrkit.integrations._monitor import (
+    MonitorSpec,
+    batch_loss,
+    check_spec,
+    make_monitor,
+    val_metrics,
+)
 from lrkit.torch._scheduler import Scheduler
+from lrkit.torch.monitor import Monitor
 
 __all__ = ["LrkitCallback"]
 
@@ -60,9 +77,15 @@ class LrkitCallback(pl.Callback):
             without ``metric=``); None: such controllers get nothing (a warning says so).
         log_values: log the driven hyperparameters to the trainer's loggers.
         prefix: the prefix of the logged names.
+        diagnostics: attach an :class:`lrkit.torch.Monitor` to the module and its first
+            optimizer: True (its log goes to ``<trainer.log_dir>/lrkit_monitor.jsonl``), a log
+            file path (``.jsonl`` or ``.csv``), or a ``Monitor`` you built (fed, flushed, not
+            closed). False: none. Only on the global-zero process.
 
     Attributes:
         events: every controller event seen, in order (dicts with ``kind`` and ``step``).
+        diagnostics_monitor: the attached ``Monitor`` (None before the fit or without
+            ``diagnostics``).
 
     Raises:
         ValueError: ``monitor`` given but every controller names its metric.
@@ -76,8 +99,13 @@ class LrkitCallback(pl.Callback):
         monitor: str | None = None,
         log_values: bool = True,
         prefix: str = "lrkit",
+        diagnostics: MonitorSpec = False,
     ) -> None:
         super().__init__()
+        self._diagnostics = check_spec("LrkitCallback", diagnostics)
+        self.diagnostics_monitor: Monitor | None = (
+            diagnostics if isinstance(diagnostics, Monitor) else None
+        )
         if scheduler is None:
             self._given: list[Scheduler] | None = None
         else:
@@ -124,6 +152,39 @@ class LrkitCallback(pl.Callback):
         # micro-batches of gradient accumulation, nor again for a resumed checkpoint's step)
         self._fed_step = trainer.global_step
         self._logged_step = -1
+        if self._diagnostics is not False and trainer.is_global_zero:
+            self._attach(trainer, pl_module)
+
+    def _attach(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if isinstance(self._diagnostics, Monitor) or not trainer.optimizers:
+            return
+        default = Path(trainer.log_dir or trainer.default_root_dir) / "lrkit_monitor.jsonl"
+        self.diagnostics_monitor = make_monitor(
+            self._diagnostics, pl_module, trainer.optimizers[0], default
+        )
+
+    def diagnose(self, **kwargs: Any) -> list[Finding]:
+        """The attached Monitor's findings (:meth:`lrkit.torch.Monitor.diagnose`).
+
+        Raises:
+            ValueError: no Monitor attached (no ``diagnostics=``, or before the fit).
+        """
+        if self.diagnostics_monitor is None:
+            raise ValueError(
+                "LrkitCallback.diagnose: no Monitor attached; pass LrkitCallback(diagnostics=True)"
+                " and fit first"
+            )
+        return self.diagnostics_monitor.diagnose(**kwargs)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Write out the Monitor's log (and close it, when the callback built it)."""
+        mon = self.diagnostics_monitor
+        if mon is None:
+            return
+        if isinstance(self._diagnostics, Monitor):
+            mon.flush()
+        else:
+            mon.close()
 
     # ------------------------------------------------------------------ training
     def on_train_batch_start(
@@ -148,6 +209,10 @@ class LrkitCallback(pl.Callback):
         batch_idx: int,
     ) -> None:
         """After an optimizer step (not a micro-batch of accumulation), feed training metrics."""
+        if self.diagnostics_monitor is not None:
+            loss = batch_loss(outputs)
+            if loss is not None:
+                self.diagnostics_monitor.log(loss)
         step = trainer.global_step
         if step == self._fed_step:
             return
@@ -158,6 +223,10 @@ class LrkitCallback(pl.Callback):
         """Feed the validation metrics (not during the sanity check)."""
         if trainer.sanity_checking:
             return
+        if self.diagnostics_monitor is not None:
+            metrics = val_metrics(trainer.callback_metrics)
+            if metrics:
+                self.diagnostics_monitor.log_val(**metrics)
         self._feed(trainer, train=False)
         self._warn_unlogged(trainer, train=False)
 

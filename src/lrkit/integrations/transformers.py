@@ -17,6 +17,13 @@ and saves and loads its state with the checkpoint. The callback reads what the `
 :attr:`LrkitTrainerCallback.events` and logged on the ``lrkit`` Python logger. A watched metric
 that the first evaluation did not produce gets a warning naming the metrics it did.
 
+``LrkitTrainerCallback(diagnostics=True)`` also attaches an :class:`lrkit.torch.Monitor` to the
+model and optimizer when training begins: each optimizer step's loss (read from the model's
+output ``loss`` in training mode, micro-batches averaged), rates, gradient norms and update
+ratios, and each evaluation's ``eval_*`` metrics (as ``val_*``), go to
+``<output_dir>/lrkit_monitor.jsonl`` (or the path given); ``callback.diagnose()`` returns the
+findings.
+
 transformers itself feeds ``ReduceLROnPlateau`` (torch's, or lrkit's drop-in, an instance of
 it) with ``metric_for_best_model``; it needs no callback.
 """
@@ -24,12 +31,26 @@ it) with ``metric_for_best_model``; it needs no callback.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from lrkit.diagnostics import Finding
 from lrkit.integrations._feed import MetricPlan, feed, lrkit_schedulers, plan_for
+from lrkit.integrations._monitor import (
+    MonitorSpec,
+    batch_loss,
+    check_spec,
+    make_monitor,
+    val_metrics,
+)
 from lrkit.torch._scheduler import Scheduler
+from lrkit.torch.monitor import Monitor
+
+#: Evaluation "metrics" that are timings, not model quality (left out of the Monitor's log).
+_TIMINGS = ("_runtime", "_per_second", "epoch")
 
 __all__ = ["LrkitTrainerCallback"]
 
@@ -47,12 +68,24 @@ class LrkitTrainerCallback(TrainerCallback):  # type: ignore[misc]
             ``lr_scheduler``, when it is one).
         monitor: a logged metric fed to the controllers that name no metric (e.g.
             ``"eval_loss"`` for ``Plateau()``); None: none.
+        diagnostics: attach an :class:`lrkit.torch.Monitor`: True (log in
+            ``<output_dir>/lrkit_monitor.jsonl``), a log file path, or a ``Monitor`` you built
+            on the model and (unwrapped) optimizer (fed, flushed, not closed). False: none.
+            Only on the world-zero process.
 
     Attributes:
         events: every controller event seen, in order.
+        diagnostics_monitor: the attached ``Monitor`` (None before training or without
+            ``diagnostics``).
     """
 
-    def __init__(self, scheduler: Scheduler | None = None, *, monitor: str | None = None) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler | None = None,
+        *,
+        monitor: str | None = None,
+        diagnostics: MonitorSpec = False,
+    ) -> None:
         if scheduler is not None and not isinstance(scheduler, Scheduler):
             raise TypeError(
                 f"LrkitTrainerCallback: scheduler must be an lrkit.torch.Scheduler, got {scheduler!r}"
@@ -62,6 +95,77 @@ class LrkitTrainerCallback(TrainerCallback):  # type: ignore[misc]
         self.events: list[dict[str, Any]] = []
         self._plan: tuple[Scheduler, MetricPlan] | None = None
         self._checked = False
+        self._diagnostics = check_spec("LrkitTrainerCallback", diagnostics)
+        self.diagnostics_monitor: Monitor | None = (
+            diagnostics if isinstance(diagnostics, Monitor) else None
+        )
+        self._hook: Any = None
+
+    # ------------------------------------------------------------------ diagnostics
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Attach the Monitor (``diagnostics=``) and read each training forward's loss."""
+        model, opt = kwargs.get("model"), kwargs.get("optimizer")
+        if self._diagnostics is False or not state.is_world_process_zero or model is None:
+            return
+        opt = getattr(opt, "optimizer", opt)  # Accelerate's wrapper
+        if self.diagnostics_monitor is None and isinstance(opt, torch.optim.Optimizer):
+            default = Path(args.output_dir or ".") / "lrkit_monitor.jsonl"
+            self.diagnostics_monitor = make_monitor(self._diagnostics, model, opt, default)
+        mon = self.diagnostics_monitor
+        if mon is not None and self._hook is None:
+
+            def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+                loss = batch_loss(output) if module.training else None
+                if loss is not None:
+                    mon.log(loss)
+
+            self._hook = model.register_forward_hook(hook)
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record the evaluation's metrics (``eval_loss`` as ``val_loss``) in the Monitor."""
+        if self.diagnostics_monitor is None or not metrics:
+            return
+        keep = {k: v for k, v in metrics.items() if not k.endswith(_TIMINGS)}
+        values = val_metrics(keep, prefixes=("eval",))
+        if values:
+            self.diagnostics_monitor.log_val(**values)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Stop reading losses; write out the Monitor's log (close it when built here)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        mon = self.diagnostics_monitor
+        if mon is None:
+            return
+        if isinstance(self._diagnostics, Monitor):
+            mon.flush()
+        else:
+            mon.close()
+
+    def diagnose(self, **kwargs: Any) -> list[Finding]:
+        """The attached Monitor's findings (:meth:`lrkit.torch.Monitor.diagnose`).
+
+        Raises:
+            ValueError: no Monitor attached.
+        """
+        if self.diagnostics_monitor is None:
+            raise ValueError(
+                "LrkitTrainerCallback.diagnose: no Monitor attached; pass "
+                "LrkitTrainerCallback(diagnostics=True) and train first"
+            )
+        return self.diagnostics_monitor.diagnose(**kwargs)
 
     def _scheduler_plan(self, kwargs: dict[str, Any]) -> tuple[Scheduler, MetricPlan] | None:
         if self._plan is None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from lrkit.diagnostics import Finding
+from lrkit.tune import findings as _findings
 from lrkit.tune import summary as _summary
 from lrkit.tune.candidates import Candidate
 from lrkit.tune.range_test import FinderResult
@@ -50,6 +53,12 @@ class Comparison:
     finder_steps: int = 0
     notes: tuple[str, ...] = ()
     device: str = "cpu"
+
+    @cached_property
+    def findings(self) -> dict[str, tuple[Finding, ...]]:
+        """Each schedule's diagnostics on its first seed's run at the common peak
+        (:func:`lrkit.tune.findings.schedule_findings`), computed once."""
+        return _findings.schedule_findings(self.runs, self.seeds)
 
     @property
     def refinement(self) -> PeakRefinement | None:
@@ -129,6 +138,7 @@ class Comparison:
             "wall_s": self.wall_s,
             "compute_full_runs": self.compute,
             "compute_note": self.compute_note(),
+            "findings": _findings.findings_json(self.findings),
             "runs": [r.to_json() for r in self.runs],
         }
 

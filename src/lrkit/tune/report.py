@@ -337,6 +337,10 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
             ),
         ),
     ]
+    if comp.findings:
+        from lrkit.tune.findings import findings_html
+
+        sections.append(("Diagnostics", findings_html(comp.findings)))
     if comp.refinements:
         body = html_table(REFINEMENT_HEADER, refinement_rows(comp.refinements, comp.recommendation))
         body += (

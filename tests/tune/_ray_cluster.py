@@ -12,10 +12,14 @@ argument; the test makes the assertions. The cluster is shut down at the end.
 * ``resume``: a Ray comparison interrupted after two finished runs, then resumed: how many
   trials the resumed one ran, and its numbers.
 * ``unimportable``: the error of a task whose module only the driver can import.
+* ``cli``: ``lrkit compare --executor ray --address HOST:PORT`` run by this process once it has
+  left the cluster: its exit code, recommendation and run files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -83,6 +87,26 @@ class _Count:
         """Count, then run."""
         self.seen += len(trials)
         yield from self.inner.run(trials)
+
+
+def _cli(address: str, out: Path) -> dict[str, Any]:
+    """``lrkit compare --executor ray --address HOST:PORT`` (this process is not connected, so
+    the executor joins the cluster by its address): exit code, recommendation, runs saved."""
+    from lrkit.cli import main as cli
+
+    argv = ["compare", "digits", "--executor", "ray", "--address", address]
+    argv += ["--schedules", "constant", "cosine", "--seeds", "2", "--steps", "40"]
+    argv += ["--peak", "0.05", "--no-refine", "--no-progress", "-o", str(out)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli(argv)
+    runs = {}
+    for f in (out / "runs").glob("*.json"):
+        run = json.loads(f.read_text())
+        runs[run["key"]] = run["val"]["loss"]
+    lines = buf.getvalue().splitlines()
+    rec = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("recommendation")), None)
+    return {"code": code, "recommendation": rec, "val_loss": runs}
 
 
 def main(out: Path) -> None:
@@ -164,6 +188,8 @@ def main(out: Path) -> None:
                 report["unimportable"] = None
             except RayTaskError as exc:
                 report["unimportable"] = str(exc)
+        report["cli"] = _cli(cluster.address, tmp / "cli")
+        report["ray_left_running"] = ray.is_initialized()
         report["total_s"] = time.perf_counter() - t0
     finally:
         cluster.shutdown()

@@ -107,6 +107,26 @@ def test_a_task_the_workers_cannot_import_fails_in_one_line(cluster_report):
     assert "lrkit_driver_only_task" in msg and "importable on every node" in msg
 
 
+@pytest.mark.slow
+def test_the_cli_runs_on_the_cluster_by_address(cluster_report):
+    """lrkit compare --executor ray --address HOST:PORT joins the cluster, saves every run with
+    the Serial numbers, recommends what the Ray comparison did, and leaves Ray shut down."""
+    cli, serial = cluster_report["cli"], cluster_report["same"]["serial"]["runs"]
+    assert cli["code"] == 0
+    assert cli["val_loss"] == {key: curves[2] for key, curves in serial.items()}
+    assert cli["recommendation"] == cluster_report["resume"]["ray"]["recommendation"]
+    assert cluster_report["ray_left_running"] is False
+
+
+def test_address_needs_the_ray_executor(capsys):
+    """--address without --executor ray is refused in one line, before anything runs."""
+    from lrkit.cli import main
+
+    assert main(["compare", "--address", "auto", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "compare: --address needs --executor ray, got --address auto" in err
+
+
 def test_importing_the_module_does_not_import_ray():
     """ray is imported when trials first run, not with the module."""
     code = "import sys, lrkit.tune.ray_executor; print('ray' in sys.modules)"

@@ -136,30 +136,28 @@ def main() -> int:
         med = statistics.median(t)
         return [f"{med:.2f} [{min(t):.2f}]", f"{med / statistics.median(ref):.2f}"]
 
-    header = ["steps/trial", "executor", "wall s, median [min]", "x serial"]
+    header = ["steps/trial", "Ray nodes", "executor", "wall s, median [min]", "x serial"]
+    labels = {"serial": "serial (= pool of 1)", "pool": "local pool, 2 processes"}
     rows = []
     for s in args.steps:
-        for nodes, label in ((1, "serial (local pool, 1 process)"), (1, "local pool, 2 processes")):
-            key = ("serial", s) if "serial" in label else ("pool", s)
-            rows.append([s, label, *cell(phases[nodes][key], phases[1][("serial", s)])])
         for nodes in (1, 2):
             ref = phases[nodes][("serial", s)]
-            rows.append([s, f"ray, {nodes} node(s) x 1 CPU", *cell(phases[nodes][("ray", s)], ref)])
+            labels["ray"] = f"ray, {nodes} node(s) x 1 CPU"
+            for name, label in labels.items():
+                rows.append([s, nodes, label, *cell(phases[nodes][(name, s)], ref)])
     over = phases[1]
-    per = [
-        (r - q) / 64 * 1000
-        for r, q in zip(over[("over", "ray")], over[("over", "serial")], strict=True)
-    ]
+    ray_ms = statistics.median(over[("over", "ray")]) / 64 * 1000
     serial_ms = statistics.median(over[("over", "serial")]) / 64 * 1000
-    print(
-        f"python {platform.python_version()}, ray {ray.__version__}, torch {torch.__version__}, "
-        f"{os.cpu_count()} CPUs; nodes on {sorted(addresses)}"
-    )
-    print(f"comparison: digits, {len(SCHEDULES)} schedules x 2 seeds = 8 trials, refine off\n")
+    v = f"python {platform.python_version()}, ray {ray.__version__}, torch {torch.__version__}"
+    print(f"{v}, {os.cpu_count()} CPUs; Ray nodes on {sorted(addresses)}")
+    print(f"comparison: digits, {len(SCHEDULES)} schedules x 2 seeds = 8 trials, refine off")
+    print("each phase (Ray with 1 node, then 2) times all three executors; x serial: to the")
+    print("serial median of the same phase\n")
     print(text_table(header, rows))
     print(
-        f"\nRay overhead per trial: {statistics.median(per):.0f} ms (median of {len(per)}; "
-        f"a 10-step trial takes {serial_ms:.0f} ms in Serial)"
+        f"\n64 trials of 10 steps, one at a time: {ray_ms:.1f} ms per trial on Ray (1 node), "
+        f"{serial_ms:.1f} ms in Serial: Ray adds {ray_ms - serial_ms:.1f} ms per trial "
+        f"(median of {args.repeat} rounds)"
     )
     return 0
 

@@ -52,6 +52,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", type=float, help="target loss for 'steps to target'")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="what runs the trials: local (this process, or --jobs processes; default) or ray "
+        "(one Ray task per trial; pip install 'lrkit[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        help="with --executor ray: the cluster to join, auto (started here with 'ray start') or "
+        "HOST:PORT (default: start Ray on this machine)",
+    )
+    p.add_argument(
         "--device",
         help="where trials train, e.g. cpu, cuda, cuda:1 (default: the task's, else cuda when "
         "available, else cpu)",
@@ -110,7 +122,18 @@ def _seeds(text: str) -> int | list[int]:
 
 
 def _compare(compare: Any, args: argparse.Namespace) -> Any:
-    """``compare`` called with the command line's settings."""
+    """``compare`` called with the command line's settings (on Ray with ``--executor ray``)."""
+    if args.executor == "ray":
+        from lrkit.tune.ray_executor import RayExecutor
+
+        with RayExecutor(args.task, address=args.address) as ray_executor:
+            return _call(compare, args, executor=ray_executor)
+    if args.address is not None:
+        raise ValueError(f"compare: --address needs --executor ray, got --address {args.address}")
+    return _call(compare, args)
+
+
+def _call(compare: Any, args: argparse.Namespace, **executor: Any) -> Any:
     return compare(
         args.task,
         schedules=_schedules(args.schedules),
@@ -127,6 +150,7 @@ def _compare(compare: Any, args: argparse.Namespace) -> Any:
         refine_factor=args.refine_factor,
         refine_steps=args.refine_steps,
         refine_top=args.refine_top,
+        **executor,
     )
 
 

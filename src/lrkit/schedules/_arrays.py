@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from collections.abc import Sequence as Seq
 from typing import Any
@@ -103,6 +104,12 @@ def floor_div(xp: Namespace, t: Any, d: float) -> Any:
     if xp is np:
         return q
     return q + as_float(xp, t >= (q + 1.0) * d, t) - as_float(xp, t < q * d, t)
+
+
+def power(xp: Namespace, base: float, p: Any) -> Any:
+    """``base ** p`` for a number ``base > 0``. Off numpy as ``exp(p * log(base))`` with the
+    log taken in float64: a float32 ``base`` (0.99999 rounded) would be off by ``p`` ulps."""
+    return base**p if xp is np else xp.exp(p * math.log(base))
 
 
 def finite_cap(xp: Namespace, t: Any, value: float) -> float:

@@ -16,6 +16,7 @@ from lrkit.schedules._arrays import (
     finite_cap,
     floor_div,
     is_numpy,
+    power,
 )
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
@@ -104,7 +105,7 @@ class CosineRestarts(Schedule):
         i, start, length = self.cycle_index(t, xp)
         w = cos_weight(xp.clip((t - start) / length, 0.0, 1.0), xp)
         if self.peak_mult != 1.0:
-            w = w * self.peak_mult**i
+            w = w * power(xp, self.peak_mult, i)
         # floor + (peak - floor) * w, written so that peak - floor cannot overflow.
         return mix(self.peak, self.floor, w)
 
@@ -178,13 +179,17 @@ class Cyclic(Schedule):
         down = up if self.steps_down is None else float(self.steps_down)  # type: ignore[arg-type]
         total = up + down
         ratio = up / total
-        cycle = xp.floor(1.0 + t / total) if is_numpy(xp) else 1.0 + floor_div(xp, t, total)
-        x = 1.0 + t / total - cycle
+        if is_numpy(xp):
+            cycle = xp.floor(1.0 + t / total)
+            x = 1.0 + t / total - cycle
+        else:  # the position in the cycle from the remainder: no cancellation in float32
+            cycle = 1.0 + floor_div(xp, t, total)
+            x = (t - (cycle - 1.0) * total) / total
         height = xp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         if self.mode == "triangular2":
             height = height * 0.5 ** (cycle - 1.0)  # (2 ** (c - 1) overflows; this underflows)
         elif self.mode == "exp_range":
-            height = height * self.gamma**t
+            height = height * power(xp, self.gamma, t)
         # floor + (peak - floor) * height, written so that peak - floor cannot overflow.
         return mix(self.peak, self.floor, height)
 

@@ -10,7 +10,15 @@ import numpy as np
 
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import mix
-from lrkit.schedules._arrays import Namespace, errstate, floor_div, is_numpy, lookup, put_value
+from lrkit.schedules._arrays import (
+    Namespace,
+    errstate,
+    floor_div,
+    is_numpy,
+    lookup,
+    power,
+    put_value,
+)
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length, check_lengths
@@ -62,7 +70,7 @@ class StepDecay(Schedule):
         self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
 
     def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
-        return self.start * self.gamma ** floor_div(xp, t, float(self.steps))  # type: ignore[arg-type]
+        return self.start * power(xp, self.gamma, floor_div(xp, t, float(self.steps)))  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         return 0 if self.gamma == 1 else None
@@ -204,7 +212,7 @@ class Exponential(Schedule):
             # capping p there keeps a growing gamma ** p finite for any step.
             p = xp.minimum(p, end / self.every)  # type: ignore[operator]
         with errstate(xp, over="ignore"):  # start * gamma ** p past a huge end: inf, then end
-            v = self.start * self.gamma**p
+            v = self.start * power(xp, self.gamma, p)
         if self.end is not None:
             v = xp.maximum(v, self.end) if self.gamma < 1 else xp.minimum(v, self.end)
             if end is not None:

@@ -28,12 +28,14 @@ from tests import strategies as S
 
 
 def _steps(s: lrkit.Schedule) -> np.ndarray:
-    """Integer steps over the schedule's run and well past its end."""
+    """512 integer steps over the schedule's run and well past its end (one length for every
+    schedule, so JAX's eager kernels compile once)."""
     d = s.duration
     end = 2000 if d is None or d < 1 else int(d)
     grid = np.linspace(0, 1.3 * end, 400).round()
     edges = [end - 1, end, end + 1, 10 * end, 1e5, 1e6]
-    return np.unique(np.concatenate([grid, edges, np.arange(0, 40)]))
+    t = np.unique(np.concatenate([grid, edges, np.arange(0, 40)]))
+    return np.concatenate([t, np.full(512 - t.size, 1e6)])
 
 
 def _backends(s: lrkit.Schedule, t: np.ndarray) -> dict[str, np.ndarray]:

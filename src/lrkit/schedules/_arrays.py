@@ -43,6 +43,8 @@ def namespace(t: object) -> Namespace | None:
     """
     if isinstance(t, np.ndarray) or not hasattr(t, "__dlpack__"):
         return None
+    if type(t).__module__ == "torch" and type(t).__name__ in ("Tensor", "Parameter"):
+        return _torch_namespace()
     try:
         import array_api_compat
     except ImportError:
@@ -65,6 +67,8 @@ def is_numpy(xp: Namespace) -> bool:
 def default_float(xp: Namespace) -> Any:
     """The namespace's default real floating dtype (torch: ``torch.get_default_dtype()``,
     JAX: float32 unless x64 is enabled): integer steps become it, as ``t * 1.0`` would."""
+    if isinstance(xp, _TorchNamespace):
+        return xp.get_default_dtype()
     return xp.__array_namespace_info__().default_dtypes()["real floating"]
 
 
@@ -159,3 +163,52 @@ def lookup(xp: Namespace, t: Any, bounds: Seq[float], values: Seq[float]) -> Any
     for b, v in zip(bounds, values[1:], strict=True):
         out = xp.where(t >= float(b), v, out)
     return out
+
+
+class _TorchNamespace:
+    """The array functions the formulas use, on torch tensors, written with torch's own ops.
+
+    ``array_api_compat``'s torch wrappers turn Python scalars into tensors through
+    ``torch.result_type``, which ``torch.compile(fullgraph=True)`` cannot trace; torch's
+    ``clamp``, ``where`` and ``remainder`` take the scalars directly. Attributes not defined
+    here (``cos``, ``floor``, ``sqrt``, ``exp``, ``log1p``, ``isfinite``, ``zeros_like``, ...)
+    are torch's own functions, which follow the array API for these uses.
+    """
+
+    def __init__(self) -> None:
+        import torch
+
+        self._torch = torch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._torch, name)
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        t = self._torch
+        return t.minimum(x, y) if isinstance(y, t.Tensor) else t.clamp(x, max=y)
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        t = self._torch
+        return t.maximum(x, y) if isinstance(y, t.Tensor) else t.clamp(x, min=y)
+
+    def clip(self, x: Any, low: Any = None, high: Any = None) -> Any:
+        return self._torch.clamp(x, low, high)
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        return x.to(dtype)
+
+    def isdtype(self, dtype: Any, kind: str) -> bool:
+        if kind == "real floating":
+            return bool(dtype.is_floating_point)
+        if kind == "integral":
+            return not (dtype.is_floating_point or dtype.is_complex or dtype == self._torch.bool)
+        raise ValueError(f"isdtype: unsupported kind {kind!r}")
+
+
+_TORCH: list[_TorchNamespace] = []
+
+
+def _torch_namespace() -> _TorchNamespace:
+    if not _TORCH:
+        _TORCH.append(_TorchNamespace())
+    return _TORCH[0]

@@ -83,7 +83,7 @@ def test_errors_name_the_problem() -> None:
     """Bad arguments fail at construction with the function and the value in the message."""
     with pytest.raises(ValueError, match="bind"):
         lrkit.keras.schedule("cosine(1.0, steps='10%')")
-    with pytest.raises(TypeError, match="lrkit.keras.schedule"):
+    with pytest.raises(TypeError, match=r"lrkit\.keras\.schedule"):
         lrkit.keras.controllers(0.1, [Plateau()])
     with pytest.raises(ValueError, match="targets 'momentum'"):
         lrkit.keras.controllers(lrkit.keras.schedule(SPEC), [Plateau(target="momentum")])

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
+from tests import strategies as S
 
 import lrkit
 import lrkit.keras
 import lrkit.optax
-from tests import strategies as S
 
 
 def _steps(s: lrkit.Schedule) -> np.ndarray:

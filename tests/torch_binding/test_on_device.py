@@ -49,7 +49,7 @@ def test_lr_is_a_device_tensor_following_the_schedule() -> None:
 
 def test_resume_and_group_mult() -> None:
     """state_dict/load_state_dict resume at the step; lr_mult scales a group."""
-    model, opt, sched = _setup()
+    model, _, sched = _setup()
     sched.set_step(12)
     state = sched.state_dict()
     assert state["step"] == 12
@@ -63,7 +63,7 @@ def test_resume_and_group_mult() -> None:
     assert other.get_last_lr()[1].item() == pytest.approx(v, rel=1e-6)
     with pytest.raises(ValueError, match="not this one"):
         DeviceScheduler(opt2, "constant(0.1)").load_state_dict(state)
-    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+    with pytest.raises(TypeError, match=r"torch\.optim\.Optimizer"):
         DeviceScheduler(object(), SPEC)  # type: ignore[arg-type]
 
 

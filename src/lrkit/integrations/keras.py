@@ -50,9 +50,7 @@ def schedule(
     return _classes()[0](sched.to_dict())
 
 
-def controllers(
-    lr: Any, controllers: Sequence[Controller], *, monitor: str = "val_loss"
-) -> Any:
+def controllers(lr: Any, controllers: Sequence[Controller], *, monitor: str = "val_loss") -> Any:
     """A Keras callback applying lrkit ``controllers`` on top of ``lr`` (from :func:`schedule`).
 
     At the end of every epoch the monitored metric (``logs[monitor]``) goes to each

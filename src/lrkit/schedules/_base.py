@@ -97,6 +97,9 @@ class Schedule:
     @overload
     def __call__(self, t: np.ndarray) -> FloatArray: ...
 
+    @overload
+    def __call__(self, t: Any) -> Any: ...  # a torch tensor, a JAX array: the same kind back
+
     def __call__(self, t: Any) -> Any:
         """The value at step ``t`` (a number) or at every step of an array, same shape.
 

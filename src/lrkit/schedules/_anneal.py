@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lrkit.schedules import _check as check
+from lrkit.schedules._arrays import Namespace, is_numpy, lookup
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length, check_lengths
@@ -18,9 +19,9 @@ def mix(start: float, end: float, w: FloatArray) -> FloatArray:
     return start * w + end * (1.0 - w)
 
 
-def cos_weight(frac: FloatArray) -> FloatArray:
+def cos_weight(frac: FloatArray, xp: Namespace) -> FloatArray:
     """Half-cosine weight going from 1 at ``frac = 0`` to 0 at ``frac = 1``."""
-    return 0.5 * (1.0 + np.cos(np.pi * frac))
+    return 0.5 * (1.0 + xp.cos(np.pi * frac))
 
 
 @register("linear")
@@ -39,9 +40,9 @@ class Linear(Schedule):
         self._set("end", check.real("linear", "end", self.end))
         self._set("steps", check_length("linear", "steps", self.steps))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
-        return mix(self.start, self.end, 1.0 - np.minimum(t, steps) / steps)
+        return mix(self.start, self.end, 1.0 - xp.minimum(t, steps) / steps)
 
     def _duration(self) -> float | None:
         return self.steps  # type: ignore[return-value]
@@ -81,9 +82,9 @@ class Cosine(Schedule):
         self._set("end", check.real("cosine", "end", self.end))
         self._set("steps", check_length("cosine", "steps", self.steps))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
-        return mix(self.start, self.end, cos_weight(np.minimum(t, steps) / steps))
+        return mix(self.start, self.end, cos_weight(xp.minimum(t, steps) / steps, xp))
 
     def _duration(self) -> float | None:
         return self.steps  # type: ignore[return-value]
@@ -139,7 +140,9 @@ class Piecewise(Schedule):
             self._set("_bounds", np.asarray(bounds, dtype=np.float64))
             self._set("_values", np.asarray(values, dtype=np.float64))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        if not is_numpy(xp):
+            return lookup(xp, t, self.boundaries, self.values)  # type: ignore[arg-type]
         return self._values[np.searchsorted(self._bounds, t, side="right")]  # type: ignore[index,call-overload]
 
     def _duration(self) -> float | None:
@@ -199,15 +202,29 @@ class Interpolate(Schedule):
             self._set("_xs", np.asarray(steps, dtype=np.float64))
             self._set("_ys", np.asarray(values, dtype=np.float64))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         xs: FloatArray = self._xs  # type: ignore[assignment]  # set once bound
         ys: FloatArray = self._ys  # type: ignore[assignment]
         if len(xs) == 1:
-            return np.full(t.shape, ys[0])
-        i = np.clip(np.searchsorted(xs, t, side="right") - 1, 0, len(xs) - 2)
-        frac = np.clip((t - xs[i]) / (xs[i + 1] - xs[i]), 0.0, 1.0)
-        w = 1.0 - frac if self.kind == "linear" else cos_weight(frac)
-        return mix(ys[i], ys[i + 1], w)  # type: ignore[arg-type]
+            return xp.full_like(t, self.values[0])
+        if is_numpy(xp):  # the segment of each step by binary search
+            i = np.clip(np.searchsorted(xs, t, side="right") - 1, 0, len(xs) - 2)
+            return self._segment(t, xs[i], xs[i + 1], ys[i], ys[i + 1], xp)  # type: ignore[arg-type]
+        # No index arrays on other namespaces: each segment over all steps, picked by where.
+        x, y = [float(k) for k in self.steps], self.values  # type: ignore[arg-type]
+        out = self._segment(t, x[0], x[1], y[0], y[1], xp)  # type: ignore[arg-type]
+        for k in range(1, len(x) - 1):
+            seg = self._segment(t, x[k], x[k + 1], y[k], y[k + 1], xp)  # type: ignore[arg-type]
+            out = xp.where(t >= x[k], seg, out)
+        return out
+
+    def _segment(
+        self, t: FloatArray, x0: float, x1: float, y0: float, y1: float, xp: Namespace
+    ) -> FloatArray:
+        """From ``(x0, y0)`` to ``(x1, y1)`` (arrays of ends on numpy, numbers elsewhere)."""
+        frac = xp.clip((t - x0) / (x1 - x0), 0.0, 1.0)
+        w = 1.0 - frac if self.kind == "linear" else cos_weight(frac, xp)
+        return mix(y0, y1, w)
 
     def _duration(self) -> float | None:
         return self.steps[-1]  # type: ignore[return-value]

@@ -1,7 +1,9 @@
 """The ``Schedule`` base class: evaluation, binding of units, operators, dict form and printing.
 
 A schedule is a frozen, slotted dataclass. A family writes only its fields, a vectorised
-``_eval(t)`` on a float64 array of non-negative steps, ``_duration()`` and ``_validate()``.
+``_eval(t, xp)`` on an array of non-negative steps with its array namespace ``xp`` (numpy, or
+torch / JAX through the array API: see :mod:`lrkit.schedules._arrays`), ``_duration()`` and
+``_validate()``.
 Everything else (scalar vs array calls, rejecting negative steps, binding units, the dict form,
 ``str``) lives here.
 """
@@ -17,6 +19,7 @@ from typing import Any, ClassVar, TypeVar, overload
 import numpy as np
 import numpy.typing as npt
 
+from lrkit.schedules._arrays import Namespace, default_float, namespace
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
 from lrkit.schedules._units import Length, RunInfo, check_run, is_resolved, resolve_length
 
@@ -75,8 +78,12 @@ class Schedule:
     def _validate(self) -> None:
         """Check and normalise fields (use :meth:`_set`); raise ValueError / TypeError."""
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        """Values at the non-negative float64 steps ``t`` (1-D), vectorised."""
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        """Values at the non-negative steps ``t``, vectorised with the array namespace ``xp``.
+
+        On numpy ``t`` is a 1-D float64 array; on another namespace an array of a real floating
+        dtype, any shape, whose values must stay in that dtype and on that device.
+        """
         raise NotImplementedError
 
     def _duration(self) -> float | None:
@@ -112,8 +119,19 @@ class Schedule:
     @overload
     def __call__(self, t: np.ndarray) -> FloatArray: ...
 
+    @overload
+    def __call__(self, t: Any) -> Any: ...  # a torch tensor, a JAX array: the same kind back
+
     def __call__(self, t: Any) -> Any:
-        """The value at step ``t`` (a number) or at every step of an array, same shape."""
+        """The value at step ``t`` (a number) or at every step of an array, same shape.
+
+        A number gives a float and a numpy array (or list) a float64 numpy array; both reject
+        negative or non-finite steps. A torch tensor or a JAX array gives an array of the same
+        kind, device and floating dtype (integer steps: the framework's default float dtype),
+        computed there without a host sync (so it traces under ``jax.jit`` and
+        ``torch.compile``); as checking would need a sync, a negative or non-finite step gives
+        NaN there instead of an error.
+        """
         if not self._bound:
             self._require_bound()
         if isinstance(t, (Real, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)):
@@ -125,9 +143,12 @@ class Schedule:
                 raise ScheduleValueError(
                     f"{self._name}: step must be a finite number >= 0, got t={t!r}"
                 )
-            return float(self._eval(np.array([tf]))[0])
+            return float(self._eval(np.array([tf]), np)[0])
         if isinstance(t, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
             raise ScheduleTypeError(f"{self._name}: step must be a number or array, got t={t!r}")
+        xp = namespace(t)
+        if xp is not None:
+            return self._on_namespace(t, xp)
         arr = np.asarray(t)
         if arr.dtype.kind not in "iuf":
             arr = _real_steps(self._name, arr)
@@ -139,7 +160,19 @@ class Schedule:
                 f"{self._name}: steps must be finite and >= 0, got a step of {bad!r}"
             )
         flat = arr.reshape(-1).astype(np.float64, copy=False)
-        return self._eval(flat).reshape(arr.shape)
+        return self._eval(flat, np).reshape(arr.shape)
+
+    def _on_namespace(self, t: Any, xp: Namespace) -> Any:
+        """``__call__`` for a torch / JAX / array API array: same array kind, no host sync."""
+        if not xp.isdtype(t.dtype, "real floating"):
+            if not xp.isdtype(t.dtype, "integral"):
+                raise ScheduleTypeError(
+                    f"{self._name}: steps must be an array of real numbers, got an array of "
+                    f"dtype {t.dtype}"
+                )
+            t = xp.astype(t, default_float(xp))
+        ok = (t >= 0) & xp.isfinite(t)
+        return xp.where(ok, self._eval(xp.where(ok, t, 0.0), xp), math.nan)
 
     @property
     def duration(self) -> float | None:

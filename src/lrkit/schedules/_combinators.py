@@ -4,7 +4,7 @@ stretch, repeat) are in :mod:`lrkit.schedules._time`."""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import cos_weight, mix
+from lrkit.schedules._arrays import Namespace, empty, is_numpy, pieces, put
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleTypeError, ScheduleValueError
 from lrkit.schedules._units import Length, check_length, check_lengths
@@ -37,26 +38,8 @@ def _schedules(owner: str, name: str, values: object, min_len: int) -> tuple[Sch
     return out
 
 
-def pieces(t: FloatArray, starts: Seq[float]) -> list[slice | FloatArray | None]:
-    """Where each piece ``[starts[k], starts[k+1])`` lies in ``t`` (the last piece is open).
-
-    Returns, per piece, a slice when ``t`` is sorted (the common case: a range of steps; no
-    copies), a boolean mask otherwise, or None when no step falls in the piece.
-    """
-    inner = np.asarray(starts[1:], dtype=np.float64)
-    if t.size < 2 or bool((t[1:] >= t[:-1]).all()):
-        cuts = [0, *np.searchsorted(t, inner, side="left").tolist(), t.size]
-        return [slice(a, b) if b > a else None for a, b in itertools.pairwise(cuts)]
-    idx = np.searchsorted(inner, t, side="right")
-    out: list[slice | FloatArray | None] = []
-    for k in range(len(starts)):
-        mask = idx == k
-        out.append(mask if mask.any() else None)
-    return out
-
-
 def _head(s: Schedule) -> float:
-    return float(s._eval(np.zeros(1))[0])
+    return float(s._eval(np.zeros(1), np)[0])
 
 
 @register("warmup")
@@ -93,21 +76,26 @@ class Warmup(Schedule):
                 f"value {self._target!r}"
             )
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
-        out = np.empty(t.shape)
-        ramp, rest = pieces(t, (0.0, steps))
-        if ramp is not None:
-            target = self._target
-            frac = t[ramp] / steps
+        target = self._target
+
+        def ramp(t: FloatArray) -> FloatArray:
+            frac = t / steps
             if self.shape == "linear":
-                out[ramp] = mix(self.start, target, 1.0 - frac)
-            elif self.shape == "cosine":
-                out[ramp] = mix(self.start, target, cos_weight(frac))
-            else:  # start * (target / start) ** frac, without overflow in target / start
-                out[ramp] = self.start ** (1.0 - frac) * target**frac
-        if rest is not None:
-            out[rest] = self.schedule._eval(t[rest] - steps)
+                return mix(self.start, target, 1.0 - frac)
+            if self.shape == "cosine":
+                return mix(self.start, target, cos_weight(frac, xp))
+            # start * (target / start) ** frac, without overflow in target / start
+            return self.start ** (1.0 - frac) * target**frac
+
+        def rest(t: FloatArray) -> FloatArray:
+            return self.schedule._eval(_local(xp, t, steps), xp)
+
+        out = empty(xp, t)
+        for where, piece in zip(pieces(t, (0.0, steps), xp), (ramp, rest), strict=True):
+            if where is not None:
+                out = put(xp, out, where, piece, t)
         return out
 
     def _duration(self) -> float | None:
@@ -183,14 +171,14 @@ class Sequence(Schedule):
             starts = [0, *self.boundaries]  # type: ignore[list-item]
         self._set("_starts", tuple(starts))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         starts = self._starts
         if len(starts) == 1:
-            return self.schedules[0]._eval(t)
-        out = np.empty(t.shape)
-        for k, where in enumerate(pieces(t, starts)):
+            return self.schedules[0]._eval(t, xp)
+        out = empty(xp, t)
+        for k, where in enumerate(pieces(t, starts, xp)):
             if where is not None:
-                out[where] = self.schedules[k]._eval(t[where] - starts[k])
+                out = put(xp, out, where, _from(xp, self.schedules[k], starts[k]), t)
         return out
 
     def _duration(self) -> float | None:
@@ -252,10 +240,10 @@ class Product(Schedule):
         self._set("schedules", schedules)
         check.bounded("product", "schedules", lambda: str(list(schedules)), self._magnitude())
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        out = self.schedules[0]._eval(t)
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        out = self.schedules[0]._eval(t, xp)
         for s in self.schedules[1:]:
-            out = out * s._eval(t)
+            out = out * s._eval(t, xp)
         return out
 
     def _magnitude(self) -> float:
@@ -305,8 +293,8 @@ class Scale(Schedule):
         self._set("factor", check.real("scale", "factor", self.factor))
         check.bounded("scale", "factor", lambda: repr(self.factor), self._magnitude())
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.factor * self.schedule._eval(t)
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return self.factor * self.schedule._eval(t, xp)
 
     def _magnitude(self) -> float:
         return abs(self.factor) * self.schedule._magnitude()
@@ -358,8 +346,8 @@ class Clip(Schedule):
                 f"{owner}: low must be <= high, got low={self.low!r}, high={self.high!r}"
             )
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return np.clip(self.schedule._eval(t), self.low, self.high)
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return xp.clip(self.schedule._eval(t, xp), self.low, self.high)
 
     def _magnitude(self) -> float:
         inner = self.schedule._magnitude()
@@ -381,6 +369,17 @@ def clip(schedule: Schedule, low: float | None = None, high: float | None = None
     0.2
     """
     return Clip(schedule, low, high)
+
+
+def _local(xp: Namespace, t: FloatArray, start: float) -> FloatArray:
+    """A piece's own clock ``t - start``. numpy gets only the piece's steps; elsewhere every
+    step comes (the piece is picked by ``where`` afterwards), so the clock stops at 0."""
+    return t - start if is_numpy(xp) else xp.maximum(t - float(start), 0.0)
+
+
+def _from(xp: Namespace, child: Schedule, start: float) -> Callable[[FloatArray], FloatArray]:
+    """``child`` started at step ``start``: ``t -> child(t - start)``."""
+    return lambda t: child._eval(_local(xp, t, start), xp)
 
 
 def _wrap(s: Schedule, parent: type) -> str:

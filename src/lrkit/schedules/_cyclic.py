@@ -9,6 +9,15 @@ import numpy as np
 
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import cos_weight, mix
+from lrkit.schedules._arrays import (
+    Namespace,
+    as_float,
+    errstate,
+    finite_cap,
+    floor_div,
+    is_numpy,
+    power,
+)
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
@@ -57,17 +66,19 @@ class CosineRestarts(Schedule):
             "peak_mult", check.in_range(owner, "peak_mult", self.peak_mult, 0, 1, low_open=True)
         )
 
-    def cycle_index(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def cycle_index(
+        self, t: FloatArray, xp: Namespace = np
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """For steps ``t``: the restart index ``i``, the start of that period and its length."""
         first = float(self.steps)  # type: ignore[arg-type]
         m = self.period_mult
         if m == 1.0:
-            i = np.floor(t / first)
-            return i, i * first, np.full(t.shape, first)
+            i = floor_div(xp, t, first)
+            return i, i * first, xp.full_like(t, first)
         # t * (m - 1) / first overflows for a huge period_mult; capping t there changes no
         # period index, as period i starts beyond the largest float once m ** i does.
-        x = np.minimum(t, self._t_cap) * ((m - 1.0) / first)
-        i = np.floor(np.log1p(x) / math.log(m))
+        x = xp.minimum(t, finite_cap(xp, t, self._t_cap)) * ((m - 1.0) / first)
+        i = xp.floor(xp.log1p(x) / math.log(m))
         # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
         # start uses m ** i * m, exact too, so the power is computed once per pass. The ratio
         # (m ** i - 1) / (m - 1) is taken first, so that the first restart is ``steps``
@@ -75,15 +86,16 @@ class CosineRestarts(Schedule):
         # The logarithm can be off by one at period boundaries: move i until
         # start(i) <= t < start(i + 1), one partition of the time axis; a start within a few
         # ulps above t counts as reached (its rounding, not the formula, put it there).
-        with np.errstate(over="ignore"):  # a next start past the largest float is inf
+        # (Other namespaces always make the three passes: testing for early exit would sync.)
+        with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
                 power = m**i
                 start = first * ((power - 1.0) / (m - 1.0))
                 low = t < start * _BELOW
                 high = t >= first * ((power * m - 1.0) / (m - 1.0)) * _BELOW
-                if not (low.any() or high.any()):
+                if is_numpy(xp) and not (low.any() or high.any()):
                     break
-                i = i - low + high
+                i = i - as_float(xp, low, t) + as_float(xp, high, t)
             else:
                 power = m**i
                 start = first * ((power - 1.0) / (m - 1.0))
@@ -95,11 +107,11 @@ class CosineRestarts(Schedule):
         """The largest t for which ``t * (period_mult - 1) / steps`` is a finite float."""
         return _MAX_FLOAT / max((self.period_mult - 1.0) / float(self.steps), 1.0)  # type: ignore[arg-type]
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        i, start, length = self.cycle_index(t)
-        w = cos_weight(np.clip((t - start) / length, 0.0, 1.0))
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        i, start, length = self.cycle_index(t, xp)
+        w = cos_weight(xp.clip((t - start) / length, 0.0, 1.0), xp)
         if self.peak_mult != 1.0:
-            w = w * self.peak_mult**i
+            w = w * power(xp, self.peak_mult, i)
         # floor + (peak - floor) * w, written so that peak - floor cannot overflow.
         return mix(self.peak, self.floor, w)
 
@@ -168,18 +180,22 @@ class Cyclic(Schedule):
         )
         self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         up = float(self.steps_up)  # type: ignore[arg-type]
         down = up if self.steps_down is None else float(self.steps_down)  # type: ignore[arg-type]
         total = up + down
         ratio = up / total
-        cycle = np.floor(1.0 + t / total)
-        x = 1.0 + t / total - cycle
-        height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+        if is_numpy(xp):
+            cycle = xp.floor(1.0 + t / total)
+            x = 1.0 + t / total - cycle
+        else:  # the position in the cycle from the remainder: no cancellation in float32
+            cycle = 1.0 + floor_div(xp, t, total)
+            x = (t - (cycle - 1.0) * total) / total
+        height = xp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         if self.mode == "triangular2":
             height = height * 0.5 ** (cycle - 1.0)  # (2 ** (c - 1) overflows; this underflows)
         elif self.mode == "exp_range":
-            height = height * self.gamma**t
+            height = height * power(xp, self.gamma, t)
         # floor + (peak - floor) * height, written so that peak - floor cannot overflow.
         return mix(self.peak, self.floor, height)
 

@@ -10,6 +10,15 @@ import numpy as np
 
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import mix
+from lrkit.schedules._arrays import (
+    Namespace,
+    errstate,
+    floor_div,
+    is_numpy,
+    lookup,
+    power,
+    put_value,
+)
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length, check_lengths
@@ -26,8 +35,8 @@ class Constant(Schedule):
     def _validate(self) -> None:
         self._set("value", check.real("constant", "value", self.value))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return np.full(t.shape, self.value)
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return xp.full_like(t, self.value)
 
     def _duration(self) -> float | None:
         return 0
@@ -60,8 +69,8 @@ class StepDecay(Schedule):
         self._set("steps", check_length("step_decay", "steps", self.steps))
         self._set("gamma", check.in_range("step_decay", "gamma", self.gamma, 0, 1, low_open=True))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.start * self.gamma ** np.floor(t / float(self.steps))  # type: ignore[arg-type]
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return self.start * power(xp, self.gamma, floor_div(xp, t, float(self.steps)))  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         return 0 if self.gamma == 1 else None
@@ -114,7 +123,10 @@ class MultistepDecay(Schedule):
             self._set("_ms", np.asarray(ms, dtype=np.float64))
         self._set("gamma", check.in_range(owner, "gamma", self.gamma, 0, 1, low_open=True))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        if not is_numpy(xp):  # gamma ** (number of milestones passed), no index arrays
+            passed = [self.gamma**k for k in range(len(self.milestones) + 1)]
+            return self.start * lookup(xp, t, self.milestones, passed)  # type: ignore[arg-type]
         drops = np.searchsorted(self._ms, t, side="right")  # type: ignore[call-overload]
         return self.start * np.power(self.gamma, drops, dtype=np.float64)
 
@@ -189,23 +201,22 @@ class Exponential(Schedule):
         if self._lengths_resolved("every"):
             self._set("_settle", self._duration())
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         if self.gamma == 1:  # no change per period: end is never reached, start is held
-            return np.full(t.shape, self.start)
-        p = t / float(self.every)  # type: ignore[arg-type]
-        if self.staircase:
-            p = np.floor(p)
+            return xp.full_like(t, self.start)
+        every = float(self.every)  # type: ignore[arg-type]
+        p = floor_div(xp, t, every) if self.staircase else t / every
         end = self._settle
         if end is not None:
             # From the end on the value is end exactly (gamma ** p may round an ulp off), and
             # capping p there keeps a growing gamma ** p finite for any step.
-            p = np.minimum(p, end / self.every)  # type: ignore[operator]
-        with np.errstate(over="ignore"):  # start * gamma ** p past a huge end: inf, then end
-            v = self.start * self.gamma**p
+            p = xp.minimum(p, end / self.every)  # type: ignore[operator]
+        with errstate(xp, over="ignore"):  # start * gamma ** p past a huge end: inf, then end
+            v = self.start * power(xp, self.gamma, p)
         if self.end is not None:
-            v = np.maximum(v, self.end) if self.gamma < 1 else np.minimum(v, self.end)
+            v = xp.maximum(v, self.end) if self.gamma < 1 else xp.minimum(v, self.end)
             if end is not None:
-                v[t >= end] = self.end
+                v = put_value(xp, v, t >= float(end), self.end)
         return v
 
     def _periods(self) -> float:
@@ -273,13 +284,13 @@ class Polynomial(Schedule):
         self._set("power", check.positive(owner, "power", self.power))
         self._set("cycle", check.boolean(owner, "cycle", self.cycle))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
         if self.cycle:
-            span = steps * np.maximum(np.ceil(t / steps), 1.0)
+            span = steps * xp.maximum(-floor_div(xp, -t, steps), 1.0)
             frac = t / span
         else:
-            frac = np.minimum(t, steps) / steps
+            frac = xp.minimum(t, steps) / steps
         return mix(self.start, self.end, (1.0 - frac) ** self.power)
 
     def _duration(self) -> float | None:
@@ -328,9 +339,9 @@ class InverseSqrt(Schedule):
         self._set("peak", check.real("inverse_sqrt", "peak", self.peak))
         self._set("steps", check_length("inverse_sqrt", "steps", self.steps))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         steps = float(self.steps)  # type: ignore[arg-type]
-        return self.peak * np.sqrt(steps / (t + steps))
+        return self.peak * xp.sqrt(steps / (t + steps))
 
     def _duration(self) -> float | None:
         return None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import cos_weight, mix
+from lrkit.schedules._arrays import Namespace, empty, put
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
@@ -35,21 +34,26 @@ def one_cycle_curve(
     ends: tuple[float, ...],
     values: tuple[float, ...],
     anneal: str,
+    xp: Namespace,
 ) -> FloatArray:
     """Anneal through ``values[0] -> values[1] -> ...`` with phase ``k`` ending at ``ends[k]``.
 
     Steps past the last end hold ``values[-1]``.
     """
-    out = np.empty(t.shape)
+    out = empty(xp, t)
     start = 0.0
     for k, end in enumerate(ends):
         last = k == len(ends) - 1
         mask = t >= start if last else (t >= start) & (t <= end)
         if k > 0:
             mask &= t > start
-        frac = np.clip((t[mask] - start) / (end - start), 0.0, 1.0)
-        w = cos_weight(frac) if anneal == "cos" else 1.0 - frac
-        out[mask] = mix(values[k], values[k + 1], w)
+
+        def phase(t: FloatArray, k: int = k, start: float = start, end: float = end) -> FloatArray:
+            frac = xp.clip((t - start) / (end - start), 0.0, 1.0)
+            w = cos_weight(frac, xp) if anneal == "cos" else 1.0 - frac
+            return mix(values[k], values[k + 1], w)
+
+        out = put(xp, out, mask, phase, t)
         start = end
     return out
 
@@ -100,13 +104,13 @@ class OneCycle(Schedule):
             )
         _check_common(owner, self)
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         initial = self.peak / self.div_factor
         low = initial / self.final_div_factor
         values = (
             (initial, self.peak, initial, low) if self.three_phase else (initial, self.peak, low)
         )
-        return one_cycle_curve(t, self._ends, values, self.anneal)
+        return one_cycle_curve(t, self._ends, values, self.anneal, xp)
 
     def _magnitude(self) -> float:
         return max(self.peak, self.peak / self.div_factor)
@@ -178,13 +182,13 @@ class OneCycleMomentum(Schedule):
         self._set("high", high)
         _check_common(owner, self)
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         values = (
             (self.high, self.low, self.high, self.high)
             if self.three_phase
             else (self.high, self.low, self.high)
         )
-        return one_cycle_curve(t, self._ends, values, self.anneal)
+        return one_cycle_curve(t, self._ends, values, self.anneal, xp)
 
     def _duration(self) -> float | None:
         return self.steps - 1  # type: ignore[operator]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lrkit.schedules import _check as check
+from lrkit.schedules._arrays import Namespace, finite_cap, is_numpy
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._combinators import _schedule
 from lrkit.schedules._errors import ScheduleValueError
@@ -31,8 +32,8 @@ class Shift(Schedule):
         _schedule("shift", "schedule", self.schedule)
         self._set("steps", check_length("shift", "steps", self.steps))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.schedule._eval(np.maximum(t - float(self.steps), 0.0))  # type: ignore[arg-type]
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return self.schedule._eval(xp.maximum(t - float(self.steps), 0.0), xp)  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         inner = self.schedule._duration()
@@ -63,8 +64,8 @@ class Advance(Schedule):
         _schedule("advance", "schedule", self.schedule)
         self._set("steps", check_length("advance", "steps", self.steps))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.schedule._eval(t + float(self.steps))  # type: ignore[arg-type]
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
+        return self.schedule._eval(t + float(self.steps), xp)  # type: ignore[arg-type]
 
     def _duration(self) -> float | None:
         inner = self.schedule._duration()
@@ -112,13 +113,17 @@ class Stretch(Schedule):
             if end > 0:  # (a tiny factor can round the length to 0: settled from the start)
                 self._set("_ends", (float(inner), end))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         if self._ends is None:  # never settles, or settled from the start
-            return self.schedule._eval(np.minimum(t, _MAX_STEP * self.factor) / self.factor)
+            cap = finite_cap(xp, t, _MAX_STEP * self.factor)
+            return self.schedule._eval(xp.minimum(t, cap) / self.factor, xp)
         # The inner schedule holds past its end: clamp there, and reach it exactly at t = end
         # (t / factor may fall an ulp short, or overflow for a tiny factor).
         inner, end = self._ends
-        return self.schedule._eval(np.minimum(t, end) / end * inner)
+        local = xp.minimum(t, end) / end * inner
+        if not is_numpy(xp):  # float32 (and XLA's x * (1 / end)) may fall short of inner
+            local = xp.where(t >= end, inner, local)
+        return self.schedule._eval(local, xp)
 
     def _duration(self) -> float | None:
         if self._ends is not None:
@@ -171,12 +176,12 @@ class Repeat(Schedule):
                 )
             self._set("_period", float(d))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         period: float = self._period  # type: ignore[assignment]
-        local = np.mod(t, period)
+        local = xp.remainder(t, period)
         if self.times is not None:
-            local = np.where(t >= self.times * period, period, local)
-        return self.schedule._eval(local)
+            local = xp.where(t >= self.times * period, period, local)
+        return self.schedule._eval(local, xp)
 
     def _duration(self) -> float | None:
         if self.times is None:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from lrkit.schedules import _check as check
 from lrkit.schedules._anneal import cos_weight, mix
+from lrkit.schedules._arrays import Namespace, put
 from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._units import Length, check_length
 
 DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-def decay_weight(shape: str, frac: FloatArray) -> FloatArray:
+def decay_weight(shape: str, frac: FloatArray, xp: Namespace) -> FloatArray:
     """Weight of the peak during the decay at fraction ``frac`` in [0, 1] (1 -> 0)."""
     if shape == "linear":
         return 1.0 - frac
     if shape == "cosine":
-        return cos_weight(frac)
-    return 1.0 - np.sqrt(frac)
+        return cos_weight(frac, xp)
+    return 1.0 - xp.sqrt(frac)
 
 
 @register("wsd")
@@ -52,17 +51,22 @@ class WSD(Schedule):
         self._set("decay_steps", check_length(owner, "decay_steps", self.decay_steps))
         self._set("decay", check.choice(owner, "decay", self.decay, DECAY_SHAPES))
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         w_end = float(self.warmup_steps)  # type: ignore[arg-type]
         d_start = w_end + float(self.stable_steps)  # type: ignore[arg-type]
-        out = np.full(t.shape, self.peak)
+        d_steps = float(self.decay_steps)  # type: ignore[arg-type]
+
+        def ramp(t: FloatArray) -> FloatArray:
+            return mix(self.start, self.peak, 1.0 - t / w_end)
+
+        def decay(t: FloatArray) -> FloatArray:
+            frac = xp.minimum((t - d_start) / d_steps, 1.0)
+            return mix(self.peak, self.floor, decay_weight(self.decay, frac, xp))
+
+        out = xp.full_like(t, self.peak)
         if w_end > 0:
-            ramp = t < w_end
-            out[ramp] = mix(self.start, self.peak, 1.0 - t[ramp] / w_end)
-        tail = t >= d_start
-        frac = np.minimum((t[tail] - d_start) / float(self.decay_steps), 1.0)  # type: ignore[arg-type]
-        out[tail] = mix(self.peak, self.floor, decay_weight(self.decay, frac))
-        return out
+            out = put(xp, out, t < w_end, ramp, t)
+        return put(xp, out, t >= d_start, decay, t)
 
     def _duration(self) -> float | None:
         return self.warmup_steps + self.stable_steps + self.decay_steps  # type: ignore[operator,return-value]

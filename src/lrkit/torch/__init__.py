@@ -9,6 +9,7 @@ the two names are still reachable here (imported on first use) for code written 
 
 from typing import Any
 
+from lrkit.torch._device import DeviceScheduler
 from lrkit.torch._get_scheduler import get_scheduler
 from lrkit.torch._param_groups import describe_groups, find_blocks, param_groups
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
@@ -18,6 +19,7 @@ from lrkit.torch.guard import DivergenceError, DivergenceGuard, GuardController
 from lrkit.torch.monitor import Monitor
 
 __all__ = [
+    "DeviceScheduler",
     "DivergenceError",
     "DivergenceGuard",
     "FinderResult",

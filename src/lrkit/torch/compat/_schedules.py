@@ -26,7 +26,17 @@ from lrkit.schedules import Schedule
 from lrkit.schedules._base import FloatArray
 
 
-def _integer_steps(owner: str, t: FloatArray) -> list[int]:
+def _host_only(owner: str, t: FloatArray, xp: Any) -> None:
+    """Refuse device arrays: a Python callable runs on the host."""
+    if xp is not np:
+        raise TypeError(
+            f"{owner}: a Python callable runs on the host, so it cannot be evaluated on a "
+            f"{type(t).__name__}; call it with a number or a numpy array"
+        )
+
+
+def _integer_steps(owner: str, t: FloatArray, xp: Any) -> list[int]:
+    _host_only(owner, t, xp)
     out = [int(x) for x in t]
     if any(o != x for o, x in zip(out, t, strict=True)):
         raise ValueError(f"{owner}: a Python callable is evaluated at whole steps only, got {t!r}")
@@ -49,8 +59,8 @@ class Affine(Schedule):
     factor: float = 1.0
     offset: float = 0.0
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        return self.offset + self.factor * self.schedule._eval(t)
+    def _eval(self, t: FloatArray, xp: Any) -> FloatArray:
+        return self.offset + self.factor * self.schedule._eval(t, xp)
 
     def _duration(self) -> float | None:
         return self.schedule._duration()
@@ -70,7 +80,8 @@ class Call(Schedule):
     fn: Callable[[int], float]
     scale: float = 1.0
 
-    def _eval(self, t: FloatArray) -> FloatArray:
+    def _eval(self, t: FloatArray, xp: Any) -> FloatArray:
+        _host_only("LambdaLR", t, xp)
         return np.array(
             [self.scale * self.fn(k) for k in _steps(t)],  # type: ignore[arg-type]
             dtype=np.float64,
@@ -101,8 +112,8 @@ class CumulativeProduct(Schedule):
     origin_step: float = 0.0
     _cache: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def _eval(self, t: FloatArray) -> FloatArray:
-        steps = _integer_steps("MultiplicativeLR", t)
+    def _eval(self, t: FloatArray, xp: Any) -> FloatArray:
+        steps = _integer_steps("MultiplicativeLR", t, xp)
         cache = self._cache
         if not cache:
             if self.origin is None:

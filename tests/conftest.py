@@ -1,9 +1,13 @@
-"""Shared test configuration: Hypothesis profiles and the doctest namespace."""
+"""Shared test configuration: Hypothesis profiles, and the fixtures of the tests that train the
+built-in tasks (torch imported only when they are used)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -15,3 +19,22 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def task() -> Any:
+    """The digits task, loaded once per module."""
+    from lrkit.tune.tasks import load_task
+
+    return load_task("digits")

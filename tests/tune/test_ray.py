@@ -162,3 +162,67 @@ def test_empty_batch_starts_nothing():
     ex = RayExecutor("digits", address="127.0.0.1:1")
     assert list(ex.run([])) == []
     assert ex._remote is None
+
+
+_RAY_START = """
+set -e
+ip link set lo up
+{ray} start --head --node-ip-address=127.0.0.1 --port=6391 --num-cpus=1 \\
+    --include-dashboard=false --disable-usage-stats --object-store-memory=80000000 > /dev/null
+{ray} start --address=127.0.0.1:6391 --node-ip-address=127.0.0.1 --num-cpus=1 \\
+    --object-store-memory=80000000 > /dev/null
+set +e
+{py} -m lrkit.cli compare {args} --executor ray --address 127.0.0.1:6391 -o {ray_out} > {ray_out}.txt
+rc=$?
+{ray} stop --force > /dev/null 2>&1
+{py} -m lrkit.cli compare {args} -o {local_out} > {local_out}.txt || exit 3
+exit $rc
+"""
+
+
+def _saved(folder: Path) -> dict[str, Any]:
+    """The validation-loss curve of every saved run, by run key."""
+    runs = (json.loads(f.read_text()) for f in (folder / "runs").glob("*.json"))
+    return {run["key"]: run["val"]["loss"] for run in runs}
+
+
+@pytest.mark.slow
+def test_the_cli_joins_a_cluster_started_with_ray_start(tmp_path: Path) -> None:
+    """`ray start --head` plus `ray start --address` (two nodes, loopback only), then
+    `lrkit compare --executor ray --address HOST:PORT`: every run saved, bitwise equal to the
+    local executor's, and the same recommendation."""
+    pytest.importorskip("ray")
+    why = _namespace_problem()
+    if why:
+        pytest.skip(why)
+    ray_bin = Path(sys.executable).with_name("ray")
+    if not ray_bin.exists():
+        pytest.skip(f"no ray command next to {sys.executable}")
+    args = "digits --schedules constant cosine --seeds 2 --steps 40 --peak 0.05"
+    args += " --no-refine --no-progress"
+    script = _RAY_START.format(
+        ray=ray_bin,
+        py=sys.executable,
+        args=args,
+        ray_out=tmp_path / "ray",
+        local_out=tmp_path / "local",
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in [src, os.environ.get("PYTHONPATH")] if p),
+        "RAY_DISABLE_USAGE_STATS": "1",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    cmd = ["unshare", "-n", "-p", "-f", "--kill-child", "--mount-proc", "sh", "-c", script]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    ray_runs, local_runs = _saved(tmp_path / "ray"), _saved(tmp_path / "local")
+    assert len(ray_runs) == 4
+    assert ray_runs == local_runs
+
+    def recommendation(name: str) -> str:
+        lines = (tmp_path / f"{name}.txt").read_text().splitlines()
+        return next(x for x in lines if x.startswith("recommendation"))
+
+    assert recommendation("ray") == recommendation("local")

@@ -287,7 +287,7 @@ def with_units(s: Schedule, *, steps_per_epoch: int, total_steps: int, unit: str
 HOSTILE_SPECIALS: list[Any] = [
     math.nan, math.inf, -math.inf, -0.0, 0.0, 1.7976931348623157e308, -1.7976931348623157e308,
     1e308, 1e200, 1e-300, 5e-324, -5e-324, 2**53, 2**53 + 1, 2**62, 2**63, -(2**63), 10**400,
-    True, False, "", "1.0", "nan", "3ep", "10%", "1e400%", "-5st", b"1", 1j, None, [], [1.0],
+    True, False, "", "1.0", "nan", "3ep", "10%", "1e400%", "0.01%", "1e17ep", "-5st", b"1", 1j, None, [], [1.0],
     Fraction(1, 3), Decimal("0.5"),
     np.float64(math.nan), np.float32(math.inf), np.float16(65504.0), np.float64(-0.0),
     np.int64(2**62), np.int8(-1), np.uint64(2**64 - 1), np.bool_(True), np.complex128(1.0),

@@ -14,6 +14,7 @@ import gc
 import inspect
 import math
 import os
+import re
 import time
 from typing import Any
 
@@ -77,7 +78,13 @@ def check_built_or_refused(
         try:
             s = s.bind(total_steps=1_000, steps_per_epoch=10)
         except ScheduleValueError as exc:  # e.g. '0.001%' rounds to 0 steps: said at bind
-            assert "bind" in str(exc) or "rounds to 0" in str(exc) or ":" in str(exc)
+            # a refusal at bind names the function (or method) and one of its arguments
+            message = str(exc)
+            match = re.match(r"(\w+): (\w+)\W", message)
+            assert match is not None, message
+            owner, arg = match.groups()
+            fn = getattr(lrkit, owner, None) or getattr(Schedule, owner, None)
+            assert fn is not None and arg in names_of(fn), message
             return
     steps = np.asarray([*FIXED_STEPS, *extra_steps], dtype=np.float64)
     values = s(steps)

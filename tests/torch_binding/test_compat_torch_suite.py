@@ -228,11 +228,15 @@ def test_a_param_group_added_later_raises_where_torch_raises(name: str) -> None:
         "CyclicLR": lambda M, o: M.CyclicLR(o, 0.01, 0.1, step_size_up=3),
         "CosineAnnealingWarmRestarts": lambda M, o: M.CosineAnnealingWarmRestarts(o, 4),
     }[name]
+    why = {
+        T: None,
+        C: rf"{name}: the optimizer has 3 param groups but this scheduler was built for 2",
+    }
     for module in (T, C):
         opt = make_opt()
         sched = make(module, opt)
         plain_step(module, opt, sched)
         opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.3})
         opt.step()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=why[module]):
             sched.step()

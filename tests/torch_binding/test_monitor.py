@@ -121,7 +121,8 @@ def test_micro_batches_are_averaged() -> None:
 
 def test_no_host_read_between_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Between reads (every k updates) the monitor never copies a tensor to the host: the
-    loss and statistics stay on the device (here: item/float/tolist/cpu raise)."""
+    loss and statistics stay on the device (here: item, float, int, bool, tolist, numpy and cpu
+    raise)."""
     model, x, y = _tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     mon = Monitor(model, opt, every=1000)
@@ -129,7 +130,7 @@ def test_no_host_read_between_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("host read")
 
-    for name in ("item", "__float__", "tolist", "cpu"):
+    for name in ("item", "__float__", "__int__", "__index__", "__bool__", "tolist", "numpy", "cpu"):
         monkeypatch.setattr(torch.Tensor, name, boom)
     _train(model, opt, mon, x, y, 12)
     monkeypatch.undo()

@@ -71,11 +71,16 @@ def test_trial_moves_model_and_data_to_its_device(device):
 
 
 def test_task_names_its_device_and_compare_uses_it():
-    """A task's own device is used when compare is not told one; compare's overrides it."""
-    task, made = _task(device="cpu")
-    comp = compare(
-        task, peak=0.1, steps=12, seeds=1, schedules=["constant"], refine=False, progress=False
-    )
+    """A task's own device is used when compare is not told one; compare's overrides it. The
+    task names torch's 'meta' device (no data, so training stops at the first read), which
+    tells the two apart on a machine without CUDA, where the default is the CPU."""
+    settings = dict(peak=0.1, steps=12, seeds=1, schedules=["constant"], refine=False)
+    task, made = _task(device="meta")
+    with pytest.raises(RuntimeError, match="meta"):
+        compare(task, progress=False, **settings)
+    assert made[-1].seen == {"meta"}
+    task, made = _task(device="meta")
+    comp = compare(task, progress=False, device="cpu", **settings)
     assert comp.device == "cpu" and made[-1].seen == {"cpu"}
     assert comp.to_dict()["device"] == "cpu"
 

@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
-from lrkit.torch._accelerate import updates_per_update
+from lrkit.torch._accelerate import WRAPPER_MODULE, updates_per_update
 from lrkit.torch._clock import IdleWatch
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
 from lrkit.torch._metrics import DEFAULT_WAIT, MetricRouter, metric_names
@@ -162,12 +162,6 @@ class Scheduler(LRScheduler):
 
         self._hook = self.optimizer.register_step_post_hook(_count)
 
-    def _take_updates(self) -> int:
-        """The updates counted since the last ``step()``; warns once when many calls in a row
-        find none (a CUDA graph, see :mod:`lrkit.torch._clock`)."""
-        self._idle.see(self._pending, self._step)
-        return self._pending
-
     def __getstate__(self) -> dict[str, Any]:
         # the hook lives on the optimizer and is not picklable: a copy registers its own
         state = self.__dict__.copy()
@@ -246,8 +240,12 @@ class Scheduler(LRScheduler):
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
             self._step = int(to)
         elif self.clock == "updates":
-            # Accelerate's wrapper calls step() num_processes times per update (see _accelerate)
-            self._step += self._take_updates() * updates_per_update(sys._getframe(1))
+            n = self._pending
+            self._idle.see(n, self._step)  # warns once when many calls in a row find none
+            if n and WRAPPER_MODULE in sys.modules:
+                # Accelerate's wrapper calls step() num_processes times per update
+                n *= updates_per_update(sys._getframe(1))
+            self._step += n
         else:
             self._step += 1
         # torch's call counter; with clock="updates" it follows the clock, so wrappers that

@@ -4,7 +4,8 @@ For each case torch's scheduler is configured to produce the same values as the 
 (checked below, the largest relative difference is printed), and each is timed over ``--steps``
 calls of ``step()`` on an optimizer with 1, 16 and 256 param groups. The floor is a loop writing
 precomputed floats into each group's ``lr`` (and ``momentum`` for one-cycle), the same float
-into every group, with nothing else per step. The best of ``--repeat`` runs is kept.
+into every group, with nothing else per step. The best of ``--repeat`` runs is kept, the four
+timed loops interleaved in each round.
 
 lrkit is timed twice: ``clock="calls"`` (``step()`` alone, as torch's), and ``clock="updates"``
 (the default) where each step also runs the optimizer step hook that counts the update.
@@ -88,10 +89,13 @@ def cases(n: int) -> dict[str, tuple[Callable, dict]]:
     }
 
 
-def _time(fn: Callable[[], None], repeat: int) -> float:
-    best = math.inf
+def _best(fns: list[Callable[[], float]], repeat: int) -> list[float]:
+    """The best time of each of ``fns`` over ``repeat`` rounds, the functions interleaved
+    within each round (a burst of load on a shared machine then hits all of them alike)."""
+    best = [math.inf] * len(fns)
     for _ in range(repeat):
-        best = min(best, fn())
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], fn())
     return best
 
 
@@ -157,16 +161,8 @@ def measure(
                         g["momentum"] = m
             return (time.perf_counter() - t0) / n
 
-        rows.append(
-            (
-                name,
-                _time(run_torch, repeat),
-                _time(run_calls, repeat),
-                _time(run_updates, repeat),
-                _time(run_floor, repeat),
-                worst,
-            )
-        )
+        t, c, u, f = _best([run_torch, run_calls, run_updates, run_floor], repeat)
+        rows.append((name, t, c, u, f, worst))
     return rows
 
 

@@ -377,3 +377,28 @@ def test_onecycle_total_steps_attribute_as_torch() -> None:
     for module in (C, T):
         s = module.OneCycleLR(make_opt(), max_lr=0.5, epochs=3, steps_per_epoch=7)
         assert s.total_steps == 21, module
+
+
+@pytest.mark.parametrize("cls", ["LambdaLR", "MultiplicativeLR"])
+def test_callable_called_only_at_steps_reached_as_torch(cls: str) -> None:
+    """lr_lambda is called at the steps torch calls it, in order, never a block ahead."""
+    seen: dict[str, list[int]] = {"torch": [], "lrkit": []}
+
+    def make(side: str):  # type: ignore[no-untyped-def]
+        def fn(k: int) -> float:
+            seen[side].append(k)
+            return 0.9**k
+
+        return fn
+
+    o1, o2 = make_opt(), make_opt()
+    t = getattr(T, cls)(o1, make("torch"))
+    c = getattr(C, cls)(o2, make("lrkit"))
+    for _ in range(5):
+        o1.step()
+        o2.step()
+        t.step()
+        c.step()
+    reached = sorted(set(seen["torch"]))
+    assert sorted(set(seen["lrkit"])) == reached
+    assert max(seen["lrkit"]) == 5

@@ -19,11 +19,14 @@ from __future__ import annotations
 import sys
 from types import FrameType
 
+#: The module of Accelerate's scheduler wrapper: while it is not imported, no caller can be it.
+WRAPPER_MODULE = "accelerate.scheduler"
+
 
 def updates_per_update(caller: FrameType | None) -> int:
     """``num_processes`` when ``caller`` is ``AcceleratedScheduler.step`` stepping with the
     optimizer on unsplit batches; 1 otherwise (or when Accelerate is not loaded)."""
-    if caller is None or caller.f_globals.get("__name__") != "accelerate.scheduler":
+    if caller is None or caller.f_globals.get("__name__") != WRAPPER_MODULE:
         return 1
     wrapper = caller.f_locals.get("self")
     if wrapper is None or getattr(wrapper, "split_batches", True):

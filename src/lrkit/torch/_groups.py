@@ -260,8 +260,12 @@ class Drive:
         self._base: list[float] = []
         self._block: list[tuple[list[float], str, list[dict[str, Any]]]] = []
         # controllers that only scale (the base class's identity clock): the schedule's value
-        # comes from the precomputed block, as without controllers
-        self._plain_clock = all(type(c).clock is Controller.clock for c in self.controllers)
+        # comes from the precomputed block, as without controllers; not for a controller that
+        # asks for one evaluation per step (compat PerStep: Python callables, no look-ahead)
+        self._plain_clock = all(
+            type(c).clock is Controller.clock and not getattr(c, "evaluate_per_step", False)
+            for c in self.controllers
+        )
 
     def add(self, group: dict[str, Any], key: str, pos: int, mult: float) -> None:
         """Make this drive write ``value * mult`` into ``group[key]`` (or ``betas[pos]``)."""

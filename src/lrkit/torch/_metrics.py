@@ -68,6 +68,13 @@ class MetricRouter:
         self.wait = wait
         self.unfed = [0] * len(self.controllers)
         self.warned = [False] * len(self.controllers)
+        #: Indices of the controllers that use metrics (the only ones :meth:`advance` counts).
+        self.watching = [i for i, c in enumerate(self.controllers) if _watches(c)]
+        self._names = [_name(c) for c in self.controllers]
+        self._watched = metric_names(self.controllers)
+        self._takes_unnamed = any(
+            n is None and _watches(c) for n, c in zip(self._names, self.controllers, strict=True)
+        )
 
     def feed(
         self, owner: str, step: int, metric: Any, named: Mapping[str, Any]
@@ -87,10 +94,8 @@ class MetricRouter:
                 f"Scheduler: got metric={shown!r} but no controllers observe metrics; to set "
                 f"the clock use step(to=k)"
             )
-        watched = metric_names(self.controllers)
-        if metric is not None and not any(
-            _name(c) is None and _watches(c) for c in self.controllers
-        ):
+        watched = self._watched
+        if metric is not None and not self._takes_unnamed:
             raise TypeError(
                 f"{owner}: got an unnamed metric={metric!r} but every controller watches a "
                 f"named one ({list(watched)}); pass it by name, e.g. "
@@ -111,8 +116,7 @@ class MetricRouter:
             values = [v / dist.get_world_size() for v in total]
         received = dict(zip(keys, values, strict=True))
         delivered = []
-        for i, c in enumerate(self.controllers):
-            name = _name(c)
+        for i, (c, name) in enumerate(zip(self.controllers, self._names, strict=True)):
             if name in received:
                 c.observe(step, received[name])
                 self.unfed[i] = 0
@@ -123,9 +127,8 @@ class MetricRouter:
         """Count ``steps`` more clock steps without a metric; warn once per starved controller."""
         if steps <= 0:
             return
-        for i, c in enumerate(self.controllers):
-            if not _watches(c):
-                continue
+        for i in self.watching:
+            c = self.controllers[i]
             self.unfed[i] += steps
             if self.wait is not None and self.unfed[i] > self.wait and not self.warned[i]:
                 self.warned[i] = True

@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.torch import _state
-from lrkit.torch._accelerate import updates_per_update
+from lrkit.torch._accelerate import WRAPPER_MODULE, updates_per_update
 from lrkit.torch._clock import IdleWatch
 from lrkit.torch._groups import Drive, GroupSpec, check_non_negative
 from lrkit.torch._metrics import DEFAULT_WAIT, MetricRouter, metric_names
@@ -126,6 +126,10 @@ class Scheduler(LRScheduler):
         n = len(optimizer.param_groups)
         self._specs = {name: GroupSpec(name, spec, n) for name, spec in given.items()}
         self._controllers = self._check_controllers(controllers)
+        # controllers that act on the groups after each write (lrkit.torch.Unfreeze)
+        self._after_write = [c for c in self._controllers if hasattr(c, "after_write")]
+        wait = self.steps_per_epoch if self.steps_per_epoch is not None else DEFAULT_WAIT
+        self._router = MetricRouter(self._controllers, wait)
         self._total0 = self._total_constructed = self._total
         self._resizes: list[list[Any]] = []
         self._step = 0
@@ -157,12 +161,6 @@ class Scheduler(LRScheduler):
                 s._pending += 1
 
         self._hook = self.optimizer.register_step_post_hook(_count)
-
-    def _take_updates(self) -> int:
-        """The updates counted since the last ``step()``; warns once when many calls in a row
-        find none (a CUDA graph, see :mod:`lrkit.torch._clock`)."""
-        self._idle.see(self._pending, self._step)
-        return self._pending
 
     def __getstate__(self) -> dict[str, Any]:
         # the hook lives on the optimizer and is not picklable: a copy registers its own
@@ -211,9 +209,8 @@ class Scheduler(LRScheduler):
         k = self._step
         for d in self._drives:
             d.write(k)
-        for c in self._controllers:  # controllers that act on the groups (lrkit.torch.Unfreeze)
-            if hasattr(c, "after_write"):
-                c.after_write(self)
+        for c in self._after_write:
+            c.after_write(self)
 
     def step(  # type: ignore[override]
         self, metric: float | None = None, *, to: int | None = None, **metrics: Any
@@ -243,8 +240,12 @@ class Scheduler(LRScheduler):
                 raise ValueError(f"Scheduler.step: to must be an integer >= 0, got to={to!r}")
             self._step = int(to)
         elif self.clock == "updates":
-            # Accelerate's wrapper calls step() num_processes times per update (see _accelerate)
-            self._step += self._take_updates() * updates_per_update(sys._getframe(1))
+            n = self._pending
+            self._idle.see(n, self._step)  # warns once when many calls in a row find none
+            if n and WRAPPER_MODULE in sys.modules:
+                # Accelerate's wrapper calls step() num_processes times per update
+                n *= updates_per_update(sys._getframe(1))
+            self._step += n
         else:
             self._step += 1
         # torch's call counter; with clock="updates" it follows the clock, so wrappers that
@@ -253,8 +254,8 @@ class Scheduler(LRScheduler):
         self._pending = 0
         if metric is not None or metrics:
             self._observe(metric, metrics, owner="Scheduler.step")
-        if to is None:
-            self._metric_router().advance(self._step - before)
+        if to is None and self._router.watching:
+            self._router.advance(self._step - before)
         self._write()
 
     def set_step(self, step: int) -> None:
@@ -286,15 +287,8 @@ class Scheduler(LRScheduler):
     def _observe(
         self, metric: Any, metrics: Mapping[str, Any] | None = None, *, owner: str = "Scheduler"
     ) -> None:
-        self._metric_router().feed(owner, self._step, metric, metrics or {})
+        self._router.feed(owner, self._step, metric, metrics or {})
         self._drain_events()
-
-    def _metric_router(self) -> MetricRouter:
-        router = self.__dict__.get("_router")
-        if router is None:
-            wait = self.steps_per_epoch if self.steps_per_epoch is not None else DEFAULT_WAIT
-            router = self._router = MetricRouter(self._controllers, wait)
-        return router
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -311,7 +305,7 @@ class Scheduler(LRScheduler):
         Defaults to ``steps_per_epoch`` (a whole epoch) when given, else 1000 steps; None
         turns the warning off.
         """
-        return self._metric_router().wait
+        return self._router.wait
 
     @metric_wait.setter
     def metric_wait(self, value: int | None) -> None:
@@ -321,7 +315,7 @@ class Scheduler(LRScheduler):
             raise ValueError(
                 f"Scheduler.metric_wait: must be None or an integer >= 1, got {value!r}"
             )
-        self._metric_router().wait = None if value is None else int(value)
+        self._router.wait = None if value is None else int(value)
 
     def _drain_events(self) -> None:
         """Act on the controllers' events: reset optimizer state where one asks for it."""

@@ -38,6 +38,9 @@ class PerStep(Controller):
     """A controller that changes nothing: its presence makes the Scheduler evaluate the tracks
     one step at a time (no look-ahead), as Python callables (LambdaLR) need."""
 
+    #: Read by the Scheduler's drives: evaluate the schedule at each step, never a block ahead.
+    evaluate_per_step = True
+
     def state_dict(self) -> dict[str, Any]:
         """Nothing to save but the kind."""
         return {"kind": "PerStep"}

@@ -80,6 +80,15 @@ class Call(Schedule):
     fn: Callable[[int], float]
     scale: float = 1.0
 
+    def __call__(self, t: Any) -> Any:
+        """As :meth:`Schedule.__call__`; a whole step ``t >= 0`` (what the Scheduler asks for
+        once per step) calls ``fn`` directly, without the one-element array round trip."""
+        if type(t) is float and t >= 0.0 and t.is_integer():
+            return float(self.scale * self.fn(int(t)))
+        if type(t) is int and t >= 0:
+            return float(self.scale * self.fn(t))
+        return Schedule.__call__(self, t)
+
     def _eval(self, t: FloatArray, xp: Any) -> FloatArray:
         _host_only("LambdaLR", t, xp)
         return np.array(

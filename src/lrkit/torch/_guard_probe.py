@@ -55,10 +55,14 @@ def grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor | None:
 
 
 def max_abs(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
-    """max |x| over the floating-point ``tensors`` (NaN/inf when one is not finite; None: none)."""
+    """max |x| over the floating-point ``tensors`` (NaN/inf when one is not finite; None: none).
+
+    A sharded tensor (FSDP2's DTensor) counts by this rank's shard: the guard ORs its flags over
+    the ranks, so a NaN on any rank is seen by all."""
     groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for t in tensors:
-        if t.is_floating_point() or t.is_complex():
+        t = _local(t)
+        if (t.is_floating_point() or t.is_complex()) and t.numel():
             groups.setdefault((t.device, t.dtype), []).append(t.detach())
     if not groups:
         return None
@@ -87,7 +91,7 @@ def read(probes: list[Probe]) -> list[Reading]:
     for p in probes:
         for v in (p.loss, p.norm, p.buffers, p.params):
             if isinstance(v, torch.Tensor):
-                tensors.append(v)
+                tensors.append(_whole(v))
     values: list[float] = []
     if tensors:
         device, dtype = tensors[0].device, tensors[0].dtype
@@ -105,6 +109,19 @@ def read(probes: list[Probe]) -> list[Reading]:
         ]
         out.append(Reading(p.step, float(row[0]), _opt(row[1]), _opt(row[2]), _opt(row[3])))  # type: ignore[arg-type]
     return out
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor (FSDP2), else ``t``."""
+    local = getattr(t, "to_local", None)
+    return local() if callable(local) else t
+
+
+def _whole(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor: a DTensor (FSDP2's sharded parameters give sharded or partial norms) is
+    gathered with ``full_tensor()``, the collective that makes it the same on every rank."""
+    full = getattr(t, "full_tensor", None)
+    return full() if callable(full) else t
 
 
 def _opt(v: Any) -> float | None:

@@ -23,8 +23,15 @@ from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
 
 _MAX_FLOAT = float(np.finfo(np.float64).max)
-#: A period start computed as ``S`` is reached from ``S * _BELOW`` on (4 ulps of slack).
-_BELOW = 1.0 - 4 * float(np.finfo(np.float64).eps)
+#: A period start computed as ``S`` is reached from ``S * below`` on: 4 ulps of slack in the
+#: steps' dtype (float64: ``_BELOW``; a float32 array needs its own, as ``_BELOW`` rounds to 1).
+_SLACK_ULPS = 4
+_BELOW = 1.0 - _SLACK_ULPS * float(np.finfo(np.float64).eps)
+
+
+def _below(xp: Namespace, t: FloatArray) -> float:
+    """``1 - 4 ulps`` in the dtype of ``t`` (``_BELOW`` on numpy, whose steps are float64)."""
+    return _BELOW if is_numpy(xp) else 1.0 - _SLACK_ULPS * float(xp.finfo(t.dtype).eps)
 
 
 def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
@@ -87,12 +94,13 @@ class CosineRestarts(Schedule):
         # start(i) <= t < start(i + 1), one partition of the time axis; a start within a few
         # ulps above t counts as reached (its rounding, not the formula, put it there).
         # (Other namespaces always make the three passes: testing for early exit would sync.)
+        below = _below(xp, t)
         with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
                 power = m**i
                 start = first * ((power - 1.0) / (m - 1.0))
-                low = t < start * _BELOW
-                high = t >= first * ((power * m - 1.0) / (m - 1.0)) * _BELOW
+                low = t < start * below
+                high = t >= first * ((power * m - 1.0) / (m - 1.0)) * below
                 if is_numpy(xp) and not (low.any() or high.any()):
                     break
                 i = i - as_float(xp, low, t) + as_float(xp, high, t)

@@ -22,7 +22,6 @@ from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
 
-_MAX_FLOAT = float(np.finfo(np.float64).max)
 #: A period start computed as ``S`` is reached from ``S * below`` on: 4 ulps of slack in the
 #: steps' dtype (float64: ``_BELOW``; a float32 array needs its own, as ``_BELOW`` rounds to 1).
 _SLACK_ULPS = 4
@@ -97,23 +96,23 @@ class CosineRestarts(Schedule):
         below = _below(xp, t)
         with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
-                power = m**i
-                start = first * ((power - 1.0) / (m - 1.0))
+                grow = m**i
+                start = first * ((grow - 1.0) / (m - 1.0))
                 low = t < start * below
-                high = t >= first * ((power * m - 1.0) / (m - 1.0)) * below
+                high = t >= first * ((grow * m - 1.0) / (m - 1.0)) * below
                 if is_numpy(xp) and not (low.any() or high.any()):
                     break
                 i = i - as_float(xp, low, t) + as_float(xp, high, t)
             else:
-                power = m**i
-                start = first * ((power - 1.0) / (m - 1.0))
-            length = first * power  # inf for a period past the largest float: value peak
+                grow = m**i
+                start = first * ((grow - 1.0) / (m - 1.0))
+            length = first * grow  # inf for a period past the largest float: value peak
         return i, start, length
 
     @property
     def _t_cap(self) -> float:
         """The largest t for which ``t * (period_mult - 1) / steps`` is a finite float."""
-        return _MAX_FLOAT / max((self.period_mult - 1.0) / float(self.steps), 1.0)  # type: ignore[arg-type]
+        return check.MAX_VALUE / max((self.period_mult - 1.0) / float(self.steps), 1.0)  # type: ignore[arg-type]
 
     def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         i, start, length = self.cycle_index(t, xp)

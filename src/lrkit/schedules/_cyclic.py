@@ -33,6 +33,21 @@ def _below(xp: Namespace, t: FloatArray) -> float:
     return _BELOW if is_numpy(xp) else 1.0 - _SLACK_ULPS * float(xp.finfo(t.dtype).eps)
 
 
+def _in_dtype(xp: Namespace, t: FloatArray, x: float) -> float:
+    """``x`` rounded to the dtype of ``t`` when numpy has that dtype (float16/32/64) and it
+    stays finite there; ``x`` otherwise (numpy steps are float64: ``x`` itself)."""
+    if is_numpy(xp):
+        return x
+    info = xp.finfo(t.dtype)
+    for dtype in (np.float16, np.float32, np.float64):
+        ref = np.finfo(dtype)
+        if info.bits == ref.bits and float(info.eps) == float(ref.eps):
+            with np.errstate(over="ignore"):
+                rounded = float(dtype(x))
+            return rounded if math.isfinite(rounded) else x
+    return x
+
+
 def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
     p = check.real(owner, "peak", peak)
     f = check.real(owner, "floor", floor)
@@ -93,19 +108,22 @@ class CosineRestarts(Schedule):
         # start(i) <= t < start(i + 1), one partition of the time axis; a start within a few
         # ulps above t counts as reached (its rounding, not the formula, put it there).
         # (Other namespaces always make the three passes: testing for early exit would sync.)
+        # The ratio is taken with m as the array holds it (float32: rounded), so that
+        # (m ** 1 - 1) / (m - 1) is 1 exactly there too: m ** i rounds m, m - 1.0 would not.
+        m_arr = _in_dtype(xp, t, m)
         below = _below(xp, t)
         with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
-                grow = m**i
-                start = first * ((grow - 1.0) / (m - 1.0))
+                grow = m_arr**i
+                start = first * ((grow - 1.0) / (m_arr - 1.0))
                 low = t < start * below
-                high = t >= first * ((grow * m - 1.0) / (m - 1.0)) * below
+                high = t >= first * ((grow * m_arr - 1.0) / (m_arr - 1.0)) * below
                 if is_numpy(xp) and not (low.any() or high.any()):
                     break
                 i = i - as_float(xp, low, t) + as_float(xp, high, t)
             else:
-                grow = m**i
-                start = first * ((grow - 1.0) / (m - 1.0))
+                grow = m_arr**i
+                start = first * ((grow - 1.0) / (m_arr - 1.0))
             length = first * grow  # inf for a period past the largest float: value peak
         return i, start, length
 

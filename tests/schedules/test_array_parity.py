@@ -150,3 +150,10 @@ def test_warmup_of_zero_steps_agrees_across_backends(shape: str) -> None:
     check_parity(lrkit.warmup(inner, steps=0, shape=shape, start=0.01))
     t = torch.arange(60, dtype=torch.float64)
     assert torch.equal(lrkit.warmup(inner, steps=0, shape=shape, start=0.01)(t), inner(t))
+
+
+@pytest.mark.parametrize("period_mult", [1e30, 1e300])
+def test_huge_period_mult_agrees_across_backends(period_mult: float) -> None:
+    """A period_mult past float32's range (or its (m - 1) / steps) gives numpy's values on
+    float32 tensors, not NaN (0 * inf and inf / inf once gave NaN at every step)."""
+    check_parity(lrkit.cosine_restarts(1.0, 0.0, steps=3, period_mult=period_mult))

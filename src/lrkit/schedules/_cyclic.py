@@ -105,9 +105,12 @@ class CosineRestarts(Schedule):
         # period index, as period i starts beyond the largest float once m ** i does.
         # (A float32 array caps both factors at its own largest float: (m - 1) / steps there
         # can be inf, and 0 * inf NaN.)
+        # The cap is 4 ulps short of largest / rate, so that its product with rate cannot
+        # round up to inf (then i = inf, and NaN from the loop below).
         largest = finite_cap(xp, t, check.MAX_VALUE)
+        below = _below(xp, t)
         rate = min((m - 1.0) / first, largest)
-        x = xp.minimum(t, largest / max(rate, 1.0)) * rate
+        x = xp.minimum(t, largest / max(rate, 1.0) * below) * rate
         i = xp.floor(xp.log1p(x) / math.log(m))
         # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
         # start uses m ** i * m, exact too, so the power is computed once per pass. The ratio
@@ -123,7 +126,6 @@ class CosineRestarts(Schedule):
         # multiplication by its reciprocal, which would flush to 0. (Only the start of the
         # third period moves, from beyond that bound to it: 2**126 steps for float32.)
         m_arr = m if is_numpy(xp) else min(_in_dtype(xp, t, m), _huge(xp, t))
-        below = _below(xp, t)
         with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
                 grow = m_arr**i

@@ -68,3 +68,25 @@ def test_restarts_land_where_keras_puts_them() -> None:
         # (Keras computes in float32 here: values agree to its precision.)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{steps}, {m}")
     assert lrkit.cosine_restarts(1, 0, steps=116, period_mult=2.299437508015398)(116) == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_float32_tensor_restarts_land_where_keras_puts_them() -> None:
+    """The same 41 cases on a torch float32 tensor: the restart slack is 4 float32 ulps (a
+    float64 slack rounds to 1.0 in float32 and missed the first restart in 12 of them)."""
+    import torch
+
+    rng = np.random.default_rng(20261202)
+    cases = [[int(rng.integers(1, 200)), float(rng.uniform(1.0, 3.0)), 3_000] for _ in range(40)]
+    cases.append([116, 2.299437508015398, 3_000])
+    for (steps, m, n), ref in zip(cases, keras_values(cases), strict=True):
+        s = lrkit.cosine_restarts(1.0, 0.0, steps=int(steps), period_mult=m)
+        got = s(torch.arange(n, dtype=torch.float32)).double().numpy()
+        want = np.asarray(ref)
+        np.testing.assert_array_equal(
+            np.nonzero(np.diff(got) > 0.5)[0] + 1,
+            np.nonzero(np.diff(want) > 0.5)[0] + 1,
+            err_msg=f"{steps}, {m}",
+        )
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=f"{steps}, {m}")

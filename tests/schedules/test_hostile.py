@@ -16,6 +16,7 @@ import math
 import os
 import re
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -340,3 +341,18 @@ def test_scheduler_arguments_are_checked_at_construction(data: st.DataObject, se
                 for key in ("lr", "momentum", "weight_decay"):
                     assert math.isfinite(group[key]), (key, group[key], kwargs)
             sched.step(to=sched.last_epoch + 1)
+
+
+@pytest.mark.parametrize(
+    ("steps", "period_mult"), [(56, 5.300063765578448e307), (20, 6.84711436323298e18), (7, 1e308)]
+)
+def test_cosine_restarts_huge_period_mult_far_steps_are_not_nan(
+    steps: int, period_mult: float
+) -> None:
+    """A huge period_mult at far steps: values in [floor, peak], no overflow warning (the capped
+    clock times (m - 1) / steps once rounded to inf, and the restart index to inf: NaN)."""
+    s = lrkit.cosine_restarts(1.0, 0.1, steps=steps, period_mult=period_mult)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = s(np.array([0.0, 5.0, 1e6, 1e15, 1e300]))
+    assert ((v >= 0.1) & (v <= 1.0)).all(), v

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 
@@ -123,8 +124,9 @@ def _as_tuple(values: object) -> tuple[object, ...] | None:
         return None
 
 
-#: The largest finite float64: a schedule whose values could exceed it is refused.
-MAX_VALUE = 1.7976931348623157e308
+#: The largest finite float64 (``np.finfo(np.float64).max``): a schedule whose values could
+#: exceed it is refused; the clocks that could overflow are capped there.
+MAX_VALUE = sys.float_info.max
 
 
 def bounded(owner: str, name: str, shown: Callable[[], str], magnitude: float) -> None:

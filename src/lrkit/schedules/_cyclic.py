@@ -22,9 +22,35 @@ from lrkit.schedules._base import FloatArray, Schedule, register
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import Length, check_length
 
-_MAX_FLOAT = float(np.finfo(np.float64).max)
-#: A period start computed as ``S`` is reached from ``S * _BELOW`` on (4 ulps of slack).
-_BELOW = 1.0 - 4 * float(np.finfo(np.float64).eps)
+#: A period start computed as ``S`` is reached from ``S * below`` on: 4 ulps of slack in the
+#: steps' dtype (float64: ``_BELOW``; a float32 array needs its own, as ``_BELOW`` rounds to 1).
+_SLACK_ULPS = 4
+_BELOW = 1.0 - _SLACK_ULPS * float(np.finfo(np.float64).eps)
+
+
+def _below(xp: Namespace, t: FloatArray) -> float:
+    """``1 - 4 ulps`` in the dtype of ``t`` (``_BELOW`` on numpy, whose steps are float64)."""
+    return _BELOW if is_numpy(xp) else 1.0 - _SLACK_ULPS * float(xp.finfo(t.dtype).eps)
+
+
+def _in_dtype(xp: Namespace, t: FloatArray, x: float) -> float:
+    """``x >= 0`` as the dtype of ``t`` holds it: rounded there when numpy has that dtype
+    (float16/32/64), at most its largest finite value (numpy steps are float64: ``x`` itself)."""
+    if is_numpy(xp):
+        return x
+    largest = finite_cap(xp, t, check.MAX_VALUE)
+    info = xp.finfo(t.dtype)
+    for dtype in (np.float16, np.float32, np.float64):
+        ref = np.finfo(dtype)
+        if info.bits == ref.bits and float(info.eps) == float(ref.eps) and x <= largest:
+            return float(dtype(x))
+    return min(x, largest)
+
+
+def _huge(xp: Namespace, t: FloatArray) -> float:
+    """``1 / smallest normal`` of the dtype of ``t``: the largest number whose reciprocal is
+    not subnormal."""
+    return 1.0 / float(xp.finfo(t.dtype).smallest_normal)
 
 
 def _check_peak_floor(owner: str, peak: object, floor: object) -> tuple[float, float]:
@@ -77,7 +103,14 @@ class CosineRestarts(Schedule):
             return i, i * first, xp.full_like(t, first)
         # t * (m - 1) / first overflows for a huge period_mult; capping t there changes no
         # period index, as period i starts beyond the largest float once m ** i does.
-        x = xp.minimum(t, finite_cap(xp, t, self._t_cap)) * ((m - 1.0) / first)
+        # (A float32 array caps both factors at its own largest float: (m - 1) / steps there
+        # can be inf, and 0 * inf NaN.)
+        # The cap is 4 ulps short of largest / rate, so that its product with rate cannot
+        # round up to inf (then i = inf, and NaN from the loop below).
+        largest = finite_cap(xp, t, check.MAX_VALUE)
+        below = _below(xp, t)
+        rate = min((m - 1.0) / first, largest)
+        x = xp.minimum(t, largest / max(rate, 1.0) * below) * rate
         i = xp.floor(xp.log1p(x) / math.log(m))
         # m ** i (not expm1) keeps the period starts exact for integer period_mult; the next
         # start uses m ** i * m, exact too, so the power is computed once per pass. The ratio
@@ -87,25 +120,26 @@ class CosineRestarts(Schedule):
         # start(i) <= t < start(i + 1), one partition of the time axis; a start within a few
         # ulps above t counts as reached (its rounding, not the formula, put it there).
         # (Other namespaces always make the three passes: testing for early exit would sync.)
+        # The ratio is taken with m as the array holds it (float32: rounded), so that
+        # (m ** 1 - 1) / (m - 1) is 1 exactly there too: m ** i rounds m, m - 1.0 would not.
+        # Off numpy m is also kept below 1 / smallest normal: XLA divides by (m - 1) as a
+        # multiplication by its reciprocal, which would flush to 0. (Only the start of the
+        # third period moves, from beyond that bound to it: 2**126 steps for float32.)
+        m_arr = m if is_numpy(xp) else min(_in_dtype(xp, t, m), _huge(xp, t))
         with errstate(xp, over="ignore"):  # a next start past the largest float is inf
             for _ in range(3):
-                power = m**i
-                start = first * ((power - 1.0) / (m - 1.0))
-                low = t < start * _BELOW
-                high = t >= first * ((power * m - 1.0) / (m - 1.0)) * _BELOW
+                grow = m_arr**i
+                start = first * ((grow - 1.0) / (m_arr - 1.0))
+                low = t < start * below
+                high = t >= first * ((grow * m_arr - 1.0) / (m_arr - 1.0)) * below
                 if is_numpy(xp) and not (low.any() or high.any()):
                     break
                 i = i - as_float(xp, low, t) + as_float(xp, high, t)
             else:
-                power = m**i
-                start = first * ((power - 1.0) / (m - 1.0))
-            length = first * power  # inf for a period past the largest float: value peak
+                grow = m_arr**i
+                start = first * ((grow - 1.0) / (m_arr - 1.0))
+            length = first * grow  # inf for a period past the largest float: value peak
         return i, start, length
-
-    @property
-    def _t_cap(self) -> float:
-        """The largest t for which ``t * (period_mult - 1) / steps`` is a finite float."""
-        return _MAX_FLOAT / max((self.period_mult - 1.0) / float(self.steps), 1.0)  # type: ignore[arg-type]
 
     def _eval(self, t: FloatArray, xp: Namespace) -> FloatArray:
         i, start, length = self.cycle_index(t, xp)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from lrkit.schedules import _check as check
 from lrkit.schedules._arrays import Namespace, finite_cap, is_numpy
 from lrkit.schedules._base import FloatArray, Schedule, register
@@ -13,8 +11,9 @@ from lrkit.schedules._combinators import _schedule
 from lrkit.schedules._errors import ScheduleValueError
 from lrkit.schedules._units import MAX_STEPS, Length, check_length
 
-#: The largest finite step: a stretch that speeds time up caps its inner clock there.
-_MAX_STEP = float(np.finfo(np.float64).max)
+#: The largest finite step (the largest float): a stretch that speeds time up caps its inner
+#: clock there.
+_MAX_STEP = check.MAX_VALUE
 
 
 @register("shift")

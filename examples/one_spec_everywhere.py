@@ -120,7 +120,9 @@ def with_transformers() -> list[float]:
     torch.manual_seed(0)
     model = Net()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    rows = [{"x": torch.from_numpy(a), "labels": torch.from_numpy(b)} for a, b in zip(X, Y, strict=True)]
+    rows = [
+        {"x": torch.from_numpy(a), "labels": torch.from_numpy(b)} for a, b in zip(X, Y, strict=True)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp,

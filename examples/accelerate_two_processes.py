@@ -55,6 +55,8 @@ def train() -> None:
         print(f"loss: start {losses[0]:.4f} -> final {losses[-1]:.4f}")
     acc.wait_for_everyone()
     torch.distributed.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)  # gloo can abort in interpreter teardown; the work is done and printed
 
 
 def launch() -> int:

@@ -131,6 +131,9 @@ def _start(tmp_path, jobs):
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # a shell that started the tests in the background ignores SIGINT, and ignored
+        # signals are inherited: give the child the default handling a terminal gives
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 120
     while not list((out / "runs").glob("*.json")) and time.monotonic() < deadline:
@@ -177,3 +180,11 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
     assert "Traceback" not in err and "finished run(s) saved in" in err
     assert f"lrkit compare --peak 0.1 --schedules constant --seeds 300 -j 1 -o {out}" in err
     assert err.rstrip().endswith("--resume")
+
+
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT handled by default, so Python turns it into
+    KeyboardInterrupt (as when Ctrl-C is pressed in a terminal)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -72,6 +72,9 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # a shell that started the tests in the background ignores SIGINT, and ignored
+        # signals are inherited: give the child the default handling a terminal gives
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
@@ -119,3 +122,11 @@ def test_bad_spec_fails_before_the_range_test(tmp_path, capsys):
     assert main(argv) == 2
     assert "cosine(peak, steps=" in capsys.readouterr().err
     assert not (tmp_path / "r" / "finder.json").exists()
+
+
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT handled by default, so Python turns it into
+    KeyboardInterrupt (as when Ctrl-C is pressed in a terminal)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -456,3 +456,20 @@ CHILD_POOL = _child_pool()
 def hostile_schedules() -> st.SearchStrategy[Schedule]:
     """A schedule from CHILD_POOL, drawn by index."""
     return st.integers(min_value=0, max_value=len(CHILD_POOL) - 1).map(CHILD_POOL.__getitem__)
+
+
+def json_paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every key / index path in a JSON-like tree (not the root): where a state can be
+    corrupted."""
+    out: list[tuple] = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for k, v in items:
+        out.append((*prefix, k))
+        out.extend(json_paths(v, (*prefix, k)))
+    return out

@@ -10,6 +10,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import strategies as S
 
 from lrkit.controllers import (
     Controller,
@@ -195,27 +196,11 @@ _HOSTILE = [
 ]
 
 
-def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
-    """Every key / index path in a JSON-like tree (not the root)."""
-    out = []
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else []
-    )
-    for k, v in items:
-        out.append((*prefix, k))
-        out.extend(_paths(v, (*prefix, k)))
-    return out
-
-
 @st.composite
 def _corruption(draw) -> tuple:
     make = draw(st.sampled_from(MAKERS))
     state = _used(make).state_dict()
-    path = draw(st.sampled_from(_paths(state)))
+    path = draw(st.sampled_from(S.json_paths(state)))
     parent = state
     for k in path[:-1]:
         parent = parent[k]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import strategies as S
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 import lrkit
@@ -336,27 +337,11 @@ _HOSTILE = [
 ]
 
 
-def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
-    """Every key / index path in a JSON-like tree (not the root)."""
-    out = []
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else []
-    )
-    for k, v in items:
-        out.append((*prefix, k))
-        out.extend(_paths(v, (*prefix, k)))
-    return out
-
-
 @st.composite
 def corrupted(draw, state: dict) -> dict:
     """``state`` with one node replaced by a hostile value, deleted, or given an unknown key."""
     out = copy.deepcopy(state)
-    path = draw(st.sampled_from(_paths(out)))
+    path = draw(st.sampled_from(S.json_paths(out)))
     parent = out
     for k in path[:-1]:
         parent = parent[k]

@@ -7,6 +7,7 @@ drawn schedule is valid for every combinator (e.g. an exponential warmup needs a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from decimal import Decimal
@@ -472,4 +473,23 @@ def json_paths(node: object, prefix: tuple = ()) -> list[tuple]:
     for k, v in items:
         out.append((*prefix, k))
         out.extend(json_paths(v, (*prefix, k)))
+    return out
+
+
+@st.composite
+def corrupted_state(draw: st.DrawFn, state: dict, hostile: list) -> dict:
+    """A deep copy of ``state`` with one node (any depth) replaced by one of ``hostile``,
+    deleted, or given an unknown key: what a load must refuse or take exactly."""
+    out = copy.deepcopy(state)
+    path = draw(st.sampled_from(json_paths(out)))
+    parent = out
+    for k in path[:-1]:
+        parent = parent[k]
+    op = draw(st.sampled_from(["replace", "delete", "add"]))
+    if op == "delete" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif op == "add" and isinstance(parent[path[-1]], dict):
+        parent[path[-1]]["unknown"] = draw(st.sampled_from(hostile))
+    else:
+        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(hostile)))
     return out

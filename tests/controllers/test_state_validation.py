@@ -199,18 +199,7 @@ _HOSTILE = [
 @st.composite
 def _corruption(draw) -> tuple:
     make = draw(st.sampled_from(MAKERS))
-    state = _used(make).state_dict()
-    path = draw(st.sampled_from(S.json_paths(state)))
-    parent = state
-    for k in path[:-1]:
-        parent = parent[k]
-    op = draw(st.sampled_from(["replace", "delete", "add"]))
-    if op == "delete" and isinstance(parent, dict):
-        del parent[path[-1]]
-    elif op == "add" and isinstance(parent[path[-1]], dict):
-        parent[path[-1]]["unknown"] = draw(st.sampled_from(_HOSTILE))
-    else:
-        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(_HOSTILE)))
+    state = draw(S.corrupted_state(_used(make).state_dict(), _HOSTILE))
     return make, state
 
 

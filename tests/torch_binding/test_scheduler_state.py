@@ -3,7 +3,6 @@ checkpoint does not fit the scheduler it is loaded into."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -340,19 +339,7 @@ _HOSTILE = [
 @st.composite
 def corrupted(draw, state: dict) -> dict:
     """``state`` with one node replaced by a hostile value, deleted, or given an unknown key."""
-    out = copy.deepcopy(state)
-    path = draw(st.sampled_from(S.json_paths(out)))
-    parent = out
-    for k in path[:-1]:
-        parent = parent[k]
-    op = draw(st.sampled_from(["replace", "delete", "add"]))
-    if op == "delete" and isinstance(parent, dict):
-        del parent[path[-1]]
-    elif op == "add" and isinstance(parent[path[-1]], dict):
-        parent[path[-1]]["unknown"] = draw(st.sampled_from(_HOSTILE))
-    else:
-        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(_HOSTILE)))
-    return out
+    return draw(S.corrupted_state(state, _HOSTILE))
 
 
 _VALID = _checkpoint()

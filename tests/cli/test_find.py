@@ -21,7 +21,7 @@ def test_find_prints_suggestion_and_writes_plot(tmp_path, capsys):
     assert "task digits" in out and "suggested peak rate:" in out
     for rule in ("valley", "steepest", "minimum/10"):
         assert rule in out
-    assert "one_cycle(" in out and png.read_bytes()[:4] == b"\x89PNG"
+    assert "warmup(cosine(" in out and "probe at" in out and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_find_json_on_plugin_task(capsys):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import lrkit
+from lrkit.tune import rules
 from lrkit.tune.finder import FinderResult, find_lr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -151,9 +152,39 @@ def test_gradient_accumulation_counts_batches(task):
             yield b
 
     before = _state(model, opt)
-    res = find_lr(model, opt, task.loss, data(), steps=10, end=1e-2, accumulation_steps=3)
-    assert len(res.rates) == 10 and len(seen) == 30
+    res = find_lr(
+        model, opt, task.loss, data(), steps=10, end=1e-2, accumulation_steps=3, rule="minimum/10"
+    )
+    assert len(res.rates) == 10 and len(seen) == 30 and res.updates == 10
     _assert_same(before, _state(model, opt))
+
+
+def test_probes_run_below_the_edge_and_count_their_updates(task):
+    """The probe rule: PROBES coarse probes a factor 4 apart below the ramp's edge, two refining
+    probes either side of the best; every probe is an update count of probe_steps (plus 4
+    held-out batches read once), the suggestion is the probe with the lowest held-out loss, and
+    the model and optimizer come back bitwise."""
+    model, opt = _setup(task, torch.optim.SGD)
+    seen = []
+
+    def data():
+        for b in task.batches(0):
+            seen.append(1)
+            yield b
+
+    before = _state(model, opt)
+    res = find_lr(model, opt, task.loss, data(), steps=30, probe_steps=8)
+    n = rules.PROBES + 2
+    assert res.method == "probe" and len(res.probe_rates) == n
+    assert res.updates == len(res.rates) + n * 8
+    assert len(seen) == 4 + res.updates
+    coarse = rules.probe_rates(float(res.rates[-1]))
+    assert set(coarse) <= set(res.probe_rates.tolist())
+    assert res.suggestion == res.probe_rates[int(np.argmin(res.probe_losses))]
+    assert res.alternatives["probe"] == res.suggestion
+    _assert_same(before, _state(model, opt))
+    back = FinderResult.from_dict(res.to_dict())
+    assert np.array_equal(back.probe_rates, res.probe_rates) and back.updates == res.updates
 
 
 def test_mixed_precision_with_grad_scaler(task):

@@ -20,16 +20,18 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
-    p.add_argument("--start", type=float, default=1e-6, help="first rate (default 1e-6)")
+    p.add_argument("--start", type=float, default=1e-7, help="first rate (default 1e-7)")
     p.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")
     p.add_argument("--steps", type=int, default=100, help="updates in the test (default 100)")
     p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="rate growth")
     p.add_argument(
         "--rule",
-        choices=("minimum/10", "valley", "steepest"),
-        default="minimum/10",
-        help="the rule whose rate is suggested (default minimum/10)",
+        choices=("probe", "minimum/10", "valley", "steepest"),
+        default="probe",
+        help="the rule whose rate is suggested: probe (default; short runs below the ramp's "
+        "divergence point) or one of fastai's rules on the ramp",
     )
+    p.add_argument("--probe-steps", type=int, default=80, help="updates per probe run (default 80)")
     p.add_argument("--seed", type=int, default=0, help="model initialisation seed")
     p.add_argument(
         "-o", "--output", default="lr_find.png", help="plot file (default lr_find.png; '' for none)"
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the range test and print its outcome; returns the exit code."""
     import torch
 
-    from lrkit.tune.finder import find_lr
+    from lrkit.tune.finder import PROBE_STEPS, find_lr
     from lrkit.tune.tasks import load_task
 
     task = load_task(args.task)
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         mode=args.mode,
         rule=args.rule,
+        probe_steps=PROBE_STEPS if args.probe_steps is None else args.probe_steps,
         progress=True,
     )
     if args.output:
@@ -79,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, rate in res.alternatives.items():
         print(f"  {name:<11} {rate:.3g}")
+    for rate, loss in zip(res.probe_rates, res.probe_losses, strict=True):
+        print(f"  probe at {rate:<9.3g} held-out loss {loss:.4g}")
     for reason in res.reasons:
         print(f"  note: {reason}")
-    print(f'e.g. lr="{res.one_cycle(steps=task.steps)}"')
+    print(f'e.g. lr="{res.warmup_cosine(steps=task.steps)}"')
     if args.output:
         print(f"plot: {args.output}")
     return 0

@@ -23,7 +23,10 @@ class FinderResult:
     """What a range test found: the curve, the suggestion and the alternatives.
 
     ``rates[i]`` is the rate of update ``i`` (of the first parameter group) and ``losses[i]`` the
-    loss of its batch, before the update; ``smoothed`` is their debiased moving average.
+    loss of its batch, before the update; ``smoothed`` is their debiased moving average. With
+    the probe rule, ``probe_rates[j]`` is the peak of short run ``j`` and ``probe_losses[j]``
+    its held-out loss (inf: it diverged). ``updates`` counts every optimizer update the test
+    made (its cost).
     """
 
     rates: np.ndarray
@@ -35,6 +38,9 @@ class FinderResult:
     alternatives: dict[str, float] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
     diverged: bool = False
+    probe_rates: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    probe_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    updates: int = 0
 
     @property
     def confidence_label(self) -> str:
@@ -81,6 +87,9 @@ class FinderResult:
             "alternatives": dict(self.alternatives),
             "reasons": list(self.reasons),
             "diverged": self.diverged,
+            "probe_rates": self.probe_rates.tolist(),
+            "probe_losses": [float(x) if math.isfinite(x) else None for x in self.probe_losses],
+            "updates": self.updates,
         }
 
     @classmethod
@@ -97,6 +106,11 @@ class FinderResult:
             alternatives={k: float(v) for k, v in d["alternatives"].items()},
             reasons=tuple(d.get("reasons", ())),
             diverged=bool(d.get("diverged", False)),
+            probe_rates=np.asarray(d.get("probe_rates", []), dtype=float),
+            probe_losses=np.asarray(
+                [math.inf if x is None else x for x in d.get("probe_losses", [])], dtype=float
+            ),
+            updates=int(d.get("updates", len(d["rates"]))),
         )
 
     def plot(self, path: str | None = None) -> Any:

@@ -89,6 +89,12 @@ def plot_range_test(result: FinderResult, path: str | os.PathLike[str] | None = 
     for i, (name, rate) in enumerate(result.alternatives.items()):
         ax.axvline(rate, color=f"C{i + 1}", ls="--", lw=1, label=f"{name}: {rate:.2g}")
     ax.axvline(result.suggestion, color="k", lw=1.5, label=f"suggested: {result.suggestion:.2g}")
+    if result.probe_rates.size:
+        ok = np.isfinite(result.probe_losses)
+        ax2 = ax.twinx()
+        ax2.plot(result.probe_rates[ok], result.probe_losses[ok], "s-", color="C3", ms=4, lw=1)
+        ax2.set_ylabel("probe run: held-out loss", color="C3")
+        ax.plot([], [], "s-", color="C3", ms=4, lw=1, label="probe runs (right axis)")
     finite = sm[np.isfinite(sm)]
     if finite.size:
         raw_ok = raw[np.isfinite(raw)]

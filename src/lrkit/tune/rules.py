@@ -342,3 +342,94 @@ def refine_peak(
         best = nxt
     trials = tuple((rate(k), loss[k]) for k in sorted(loss))
     return Refinement(peak, rate(best), factor, max_steps, trials)
+
+
+# ---------------------------------------------------------------------------- probe rule
+#: Probes per range test, the factor between neighbouring probe rates, and how far below the
+#: ramp's divergence point the highest probe sits (chosen on the development half of
+#: ``benchmarks/suite.py``; see ``benchmarks/tune_quality.py``).
+PROBES = 6
+PROBE_SPACING = 4.0
+PROBE_TOP = 2.0
+#: The factor either side of the best coarse probe at which the two refining probes run.
+PROBE_REFINE = 2.0
+
+
+def probe_rates(
+    edge: float, *, count: int = PROBES, spacing: float = PROBE_SPACING, top: float = PROBE_TOP
+) -> tuple[float, ...]:
+    """The rates of the short probe runs, ascending: ``edge / top / spacing**j`` for
+    ``j = count-1 .. 0``, where ``edge`` is where the ramp diverged (or its last rate).
+
+    Raises:
+        ValueError: ``edge`` not finite and > 0, ``count < 2``, ``spacing <= 1`` or ``top < 1``.
+
+    >>> [round(r, 4) for r in probe_rates(8.0, count=3)]
+    [0.25, 1.0, 4.0]
+    """
+    if isinstance(edge, bool) or not isinstance(edge, Real) or not 0 < float(edge) < math.inf:
+        raise ValueError(f"probe_rates: edge must be a finite number > 0, got edge={edge!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+        raise ValueError(f"probe_rates: count must be an integer >= 2, got count={count!r}")
+    if isinstance(spacing, bool) or not isinstance(spacing, Real) or not spacing > 1:
+        raise ValueError(f"probe_rates: spacing must be a number > 1, got spacing={spacing!r}")
+    if isinstance(top, bool) or not isinstance(top, Real) or not 1 <= top < math.inf:
+        raise ValueError(f"probe_rates: top must be a number >= 1, got top={top!r}")
+    return tuple(float(edge) / float(top) / float(spacing) ** j for j in range(count - 1, -1, -1))
+
+
+def refine_rates(best: float, factor: float = PROBE_REFINE) -> tuple[float, float]:
+    """The two refining probes around the best coarse probe: ``best / factor`` and
+    ``best * factor``.
+
+    >>> refine_rates(0.1)
+    (0.05, 0.2)
+    """
+    return best / factor, best * factor
+
+
+def choose_probe(rates: Sequence[float], losses: Sequence[float], start_loss: float) -> Suggestion:
+    """The probe rule: the rate of the short run that ended with the lowest loss.
+
+    ``losses[i]`` is the loss (on the same held-out batches) after a short warmup-cosine run at
+    ``rates[i]`` from the same initial model; non-finite means it diverged. The confidence
+    multiplies two scores in [0, 1]:
+
+    * depth: ``min(1, drop / 0.2)`` with ``drop = (start_loss - L_best) / |start_loss|`` (the
+      probes barely learnt: their ranking says little);
+    * shape: 1 when the best probe has a probe on each side, else 0.35 (the best may lie beyond
+      the probed range).
+
+    Raises:
+        ValueError: mismatched lengths, fewer than 2 probes, rates not > 0, or no finite loss.
+
+    >>> s = choose_probe([0.01, 0.1, 1.0], [0.9, 0.5, float("nan")], 2.0)
+    >>> s.rate, s.method, s.confidence
+    (0.1, 'probe', 1.0)
+    """
+    r, y = _curve("choose_probe", rates, losses, min_points=2, finite_losses=False)
+    y = np.where(np.isfinite(y), y, np.inf)
+    if not np.isfinite(y).any():
+        raise ValueError(
+            f"choose_probe: every probe diverged (rates {r.min():.3g} to {r.max():.3g}): "
+            "lower the range test's start"
+        )
+    i = int(np.argmin(y))
+    reasons = []
+    drop = (
+        (start_loss - y[i]) / abs(start_loss) if math.isfinite(start_loss) and start_loss else 0.0
+    )
+    depth = float(min(1.0, max(0.0, drop / 0.2)))
+    if depth < 1.0:
+        reasons.append(f"the best probe lowered the loss only {100 * drop:.0f}%")
+    interior = 0 < i < r.size - 1
+    if not interior:
+        side = "lowest" if i == 0 else "highest"
+        reasons.append(f"the best probe is the {side} rate tried: the best rate may lie beyond")
+    return Suggestion(
+        rate=float(r[i]),
+        method="probe",
+        confidence=round(depth * (1.0 if interior else 0.35), 3),
+        alternatives={},
+        reasons=tuple(reasons),
+    )

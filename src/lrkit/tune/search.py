@@ -293,12 +293,13 @@ class _FinderPlace:
 
 def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
     """The range test on the seed-0 model (on ``where.device``), or the saved one on resume."""
-    from lrkit.tune.finder import find_lr
+    from lrkit.tune.finder import PROBE_STEPS, find_lr
 
     n, dev = where.steps, torch.device(where.device)
     path = where.folder / "finder.json" if where.folder else None
     tag = {"task": where.name, "steps": n, "fingerprint": task_fingerprint(task)}
     tag["device"] = where.device
+    tag["rule"] = f"probe {PROBE_STEPS}"
     if where.resume and path is not None and path.exists():
         saved = _load_finder(path, tag)
         if saved is not None:
@@ -312,7 +313,7 @@ def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = find_lr(model, opt, task.loss, batches, start=1e-6, end=10.0, steps=n)
+        res = find_lr(model, opt, task.loss, batches, steps=n)
     finally:
         torch.set_num_threads(threads)
     if path is not None:

@@ -8,7 +8,8 @@ the oracle grid (``benchmarks/oracle.py``, cached in ``benchmarks/data/oracle.js
 * fastai's textbook sweep (``lr_find`` defaults: 1e-7 to 10 over 100 updates, smoothing 0.98,
   stop at 4x the minimum) read by fastai's ``valley``, ``minimum/10`` and ``steepest``;
 * lrkit's previous default (the same ramp from 1e-6, ``minimum/10``);
-* lrkit's ``find_lr`` with its defaults (the ramp, then short probe runs below its edge).
+* lrkit's ``find_lr`` with its defaults (the ramp, then short probe runs below its edge), its
+  probes scored on the validation data as ``lrkit compare`` does.
 
 A suggestion is right when it lies in the window ``[best / 3, min(3 * best, cliff))`` of the
 paired schedule's grid-best rate (cliff: the first higher rate where a seed diverges or the
@@ -35,16 +36,16 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import oracle  # noqa: E402
-from suite import SUITE  # noqa: E402
+import oracle
+from suite import SUITE
 
-from lrkit.tune import Task  # noqa: E402
-from lrkit.tune.finder import find_lr  # noqa: E402
+from lrkit.tune import Task
+from lrkit.tune.finder import find_lr
+from lrkit.tune.search import _val_batches
 
 SEEDS = (0, 1, 2)
 RULES = ("fastai valley", "fastai minimum/10", "fastai steepest", "lrkit 0.x minimum/10", "lrkit")
@@ -86,7 +87,7 @@ def range_row(name: str, seed: int) -> RangeRow:
     out["lrkit 0.x minimum/10"] = old.suggestion
     model, opt = _model(task, seed)
     t0 = time.perf_counter()
-    new = find_lr(model, opt, task.loss, task.batches(seed))
+    new = find_lr(model, opt, task.loss, task.batches(seed), val_data=_val_batches(task, "cpu"))
     out["lrkit"] = new.suggestion
     return RangeRow(
         name,
@@ -130,7 +131,7 @@ def range_tables(rows: list[RangeRow], oracles: dict[str, oracle.OracleTask], ha
     for label in ("high", "medium", "low"):
         sel = [r for r in rows if r.confidence == label]
         ok = sum(oracles[r.task].families["warmup-cosine"].in_window(r.rates["lrkit"]) for r in sel)
-        lines.append(f"  {label:6s} {_fmt_pct(ok, len(sel))}")
+        lines.append(f"  confidence {label:6s}: right {_fmt_pct(ok, len(sel))}")
     return "\n".join(lines)
 
 

@@ -160,9 +160,11 @@ def test_suggest_too_few_after_trim():
 
 # ---------------------------------------------------------------------------- probe rule
 def test_probe_rates_sit_below_the_edge_a_factor_apart():
-    """probe_rates: ascending, the highest at edge / top, neighbours `spacing` apart."""
+    """probe_rates: ascending, the highest at edge / top rounded down to a power of 2 (so
+    nearby edges give the same probes), neighbours `spacing` apart."""
     r = rules.probe_rates(10.0, count=4, spacing=4.0, top=2.0)
-    assert r[-1] == pytest.approx(5.0) and len(r) == 4
+    assert r[-1] == 4.0 and len(r) == 4
+    assert rules.probe_rates(9.0, count=4) == r
     assert all(b / a == pytest.approx(4.0) for a, b in itertools.pairwise(r))
 
 

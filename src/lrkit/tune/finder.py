@@ -194,6 +194,7 @@ def find_lr(
     forward: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
     rule: str = "probe",
     probe_steps: int = PROBE_STEPS,
+    val_data: Iterable[Batch] | None = None,
     progress: bool = False,
 ) -> FinderResult:
     """Run the learning-rate range test and suggest a peak rate; restore everything afterwards.
@@ -211,8 +212,11 @@ def find_lr(
     **The probes** (``rule="probe"``, the default). From the initial model each time,
     :data:`lrkit.tune.rules.PROBES` short runs of ``probe_steps`` updates each follow the
     ``warmup-cosine`` recipe at the rates :func:`lrkit.tune.rules.probe_rates` puts below the
-    edge (a factor 4 apart, the highest at edge / 2); each is scored by its loss on the same
-    held-out batches (the first 4 of ``data``, in eval mode), and the suggestion is the best
+    edge (a factor 4 apart, the highest at edge / 2), then two a factor 2 either side of the
+    best; each is scored by its loss on the same held-out batches in eval mode (``val_data``,
+    a finite iterable of batches, read once; by default the first 4 batches of ``data``, set
+    aside: on a small data set they recur in training, so pass validation batches where you
+    have them, as ``lrkit compare`` does), and the suggestion is the best
     probe's rate (:func:`lrkit.tune.rules.choose_probe`), a peak for a warmup-cosine schedule of
     any length. fastai's rules, tuned on one kind of curve, land outside the good window on
     many tasks; the probes measure what a schedule does at each rate (``benchmarks/
@@ -291,7 +295,14 @@ def find_lr(
     start_loss = math.nan
     try:
         batches = _cycle(data)
-        held_out = [next(batches) for _ in range(4)] if n_probes else []
+        if not n_probes:
+            held_out = []
+        elif val_data is not None:
+            held_out = list(val_data)
+            if not held_out:
+                raise ValueError("find_lr: val_data yielded no batches")
+        else:
+            held_out = [next(batches) for _ in range(4)]
         bar = _progress(progress, steps + n_probes * probe_steps)
         avg, best = 0.0, math.inf
         for i, rate in enumerate(rates):

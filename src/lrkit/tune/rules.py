@@ -358,14 +358,17 @@ PROBE_REFINE = 2.0
 def probe_rates(
     edge: float, *, count: int = PROBES, spacing: float = PROBE_SPACING, top: float = PROBE_TOP
 ) -> tuple[float, ...]:
-    """The rates of the short probe runs, ascending: ``edge / top / spacing**j`` for
-    ``j = count-1 .. 0``, where ``edge`` is where the ramp diverged (or its last rate).
+    """The rates of the short probe runs, ascending: ``h / spacing**j`` for
+    ``j = count-1 .. 0``, where ``h = 2**floor(log2(edge / top))`` and ``edge`` is where the
+    ramp diverged (or its last rate). Rounding the highest probe down to a power of 2 puts the
+    probes of every seed on one grid, so two seeds whose ramps diverge at slightly different
+    rates probe the same rates.
 
     Raises:
         ValueError: ``edge`` not finite and > 0, ``count < 2``, ``spacing <= 1`` or ``top < 1``.
 
-    >>> [round(r, 4) for r in probe_rates(8.0, count=3)]
-    [0.25, 1.0, 4.0]
+    >>> probe_rates(10.0, count=3)
+    (0.25, 1.0, 4.0)
     """
     if isinstance(edge, bool) or not isinstance(edge, Real) or not 0 < float(edge) < math.inf:
         raise ValueError(f"probe_rates: edge must be a finite number > 0, got edge={edge!r}")
@@ -375,7 +378,8 @@ def probe_rates(
         raise ValueError(f"probe_rates: spacing must be a number > 1, got spacing={spacing!r}")
     if isinstance(top, bool) or not isinstance(top, Real) or not 1 <= top < math.inf:
         raise ValueError(f"probe_rates: top must be a number >= 1, got top={top!r}")
-    return tuple(float(edge) / float(top) / float(spacing) ** j for j in range(count - 1, -1, -1))
+    high = 2.0 ** math.floor(math.log2(float(edge) / float(top)))
+    return tuple(high / float(spacing) ** j for j in range(count - 1, -1, -1))
 
 
 def refine_rates(best: float, factor: float = PROBE_REFINE) -> tuple[float, float]:

@@ -299,7 +299,7 @@ def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
     path = where.folder / "finder.json" if where.folder else None
     tag = {"task": where.name, "steps": n, "fingerprint": task_fingerprint(task)}
     tag["device"] = where.device
-    tag["rule"] = f"probe {PROBE_STEPS}"
+    tag["rule"] = f"probe {PROBE_STEPS} val"
     if where.resume and path is not None and path.exists():
         saved = _load_finder(path, tag)
         if saved is not None:
@@ -313,12 +313,21 @@ def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = find_lr(model, opt, task.loss, batches, steps=n)
+        res = find_lr(model, opt, task.loss, batches, steps=n, val_data=_val_batches(task, dev))
     finally:
         torch.set_num_threads(threads)
     if path is not None:
         write_json(path, {**tag, **res.to_dict()})
     return res
+
+
+def _val_batches(task: Task, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation data in batches of the task's size, at most 2048 examples: what the range
+    test's probes are scored on."""
+    x, y = task.val
+    n = min(len(x), 2048)
+    step = task.batch_size
+    return [(x[i : i + step].to(device), y[i : i + step].to(device)) for i in range(0, n, step)]
 
 
 def _load_finder(path: Path, tag: dict[str, Any]) -> FinderResult | None:

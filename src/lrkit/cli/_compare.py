@@ -224,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
     print(comp.table())
 
     line = f"\nrecommendation: {comp.recommendation or 'none'}"
-    if comp.recommendation and comp.search_path is not None:
+    best = comp.search_path.recommended if comp.search_path is not None else None
+    if best is not None and not best.fixed:  # the halving search's choice, at its own rate
         line += f" at peak {comp.refined_peak:.3g}"
     if comp.recommendation and comp.refinements:
         line += f" at peak {comp.refined_peak:.3g}"

@@ -1,7 +1,8 @@
 """Wall time of one comparison on Ray (1 and 2 local nodes) against the local executors, and the
 per-trial overhead Ray adds.
 
-The comparison: ``compare("digits", schedules=4 built-ins, seeds=2, peak=0.05, refine=False)``,
+The comparison: ``compare("digits", schedules=4 built-ins, seeds=2, peak=0.05, refine=False,
+search="grid")``,
 8 trials, at each ``--steps`` budget. Executors: Serial (the local pool with 1 process), a
 LocalPool of 2 processes, and :class:`lrkit.tune.ray_executor.RayExecutor` on a local
 ``ray.cluster_utils.Cluster`` with 1 node, then 2 nodes (1 CPU each). Every executor is started
@@ -60,7 +61,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 def _compare(steps: int, executor: Any) -> Callable[[], Any]:
     from lrkit.tune import compare
 
-    kw = dict(schedules=SCHEDULES, seeds=2, steps=steps, peak=0.05, refine=False)
+    kw = dict(schedules=SCHEDULES, seeds=2, steps=steps, peak=0.05, refine=False, search="grid")
     return lambda: compare("digits", **kw, progress=False, executor=executor)
 
 

@@ -493,3 +493,43 @@ def corrupted_state(draw: st.DrawFn, state: dict, hostile: list) -> dict:
     else:
         parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(hostile)))
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class HalvingSetting:
+    """A drawn halving search: its families (``fixed``: those that ignore the rate), run
+    length, seeds, options and range-test cost."""
+
+    families: tuple[str, ...]
+    fixed: tuple[str, ...]
+    steps: int
+    seeds: tuple[int, ...]
+    options: Any
+    extra_cost: float
+
+
+@st.composite
+def halving_settings(draw: st.DrawFn) -> HalvingSetting:
+    """A halving search's settings: 1-8 families (some maybe fixed), 10-3000 steps, 1-5
+    seeds, eta in [1.5, 5], factor in [1.1, 4], a budget in [0.5, 300] or n_rates given."""
+    from lrkit.tune.halving import HalvingOptions
+
+    n = draw(st.integers(1, 8))
+    fams = tuple(f"f{i}" for i in range(n))
+    fixed = tuple(f for f in fams if draw(st.booleans()) and draw(st.booleans()))
+    budget = draw(st.floats(0.5, 300.0))
+    n_rates = draw(st.one_of(st.none(), st.sampled_from([1, 3, 5, 7, 9, 11])))
+    opts = HalvingOptions(
+        budget=budget if n_rates is None or draw(st.booleans()) else None,
+        n_rates=n_rates,
+        eta=draw(st.floats(1.5, 5.0)),
+        factor=draw(st.floats(1.1, 4.0)),
+    )
+    return HalvingSetting(
+        families=fams,
+        fixed=fixed,
+        steps=draw(st.integers(10, 3000)),
+        seeds=tuple(range(draw(st.integers(1, 5)))),
+        options=opts,
+        extra_cost=draw(st.sampled_from([0.0, 0.1, 1.0])),
+    )

@@ -91,7 +91,7 @@ def test_progress_total_known_from_the_start(monkeypatch):
 
     monkeypatch.setattr(search, "progress_bar", fake)
     comp = search.compare(
-        "digits", schedules=["constant", "cosine"], seeds=1, steps=12, refine_top=1
+        "digits", schedules=["constant", "cosine"], seeds=1, steps=12, refine_top=1, search="grid"
     )
     bar = bars[0]
     n_runs = len(comp.runs) + sum(len(r.runs) for r in comp.refinements)
@@ -124,7 +124,7 @@ def _alive(pid):
 def _start(tmp_path, jobs):
     out = tmp_path / "rep"
     argv = ["compare", "--peak", "0.1", "--schedules", "constant", "--seeds", "300"]
-    argv += ["-j", str(jobs), "-o", str(out), "--no-progress"]
+    argv += ["-j", str(jobs), "-o", str(out), "--no-progress", "--search", "grid"]
     code = f"import sys; from lrkit.cli import main; sys.exit(main({argv!r}))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],

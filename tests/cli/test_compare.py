@@ -27,6 +27,8 @@ def test_compare_prints_table_and_writes_report(tmp_path, capsys):
         "constant,cosine",
         "warmup(cosine(peak, 0.1 * peak, steps='80%'), steps='20%')",
         "--no-progress",
+        "--search",
+        "grid",
     ]
     assert main(argv) == 0
     text = capsys.readouterr().out
@@ -65,7 +67,7 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
 
     out = tmp_path / "rep"
     argv = ["compare", "--peak", "0.1", "--schedules", "constant", "--seeds", "300"]
-    argv += ["-j", "2", "-o", str(out), "--no-progress"]
+    argv += ["-j", "2", "-o", str(out), "--no-progress", "--search", "grid"]
     code = f"import sys; from lrkit.cli import main; sys.exit(main({argv!r}))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
@@ -111,6 +113,7 @@ def test_ctrl_c_with_jobs_exits_and_resume_reuses_runs(tmp_path):
         out=out,
         resume=True,
         progress=False,
+        search="grid",
     )
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing retrained or rewritten
     assert sorted(r.seed for r in comp.runs) == sorted(seeds)

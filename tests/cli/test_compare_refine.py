@@ -9,6 +9,7 @@ import pytest
 from lrkit.cli import main
 
 ARGV = ["compare", "--steps", "20", "--seeds", "0,1", "--peak", "0.05", "--no-progress"]
+ARGV += ["--search", "grid"]
 
 
 @pytest.mark.slow

@@ -97,7 +97,7 @@ def _cli(address: str, out: Path) -> dict[str, Any]:
 
     argv = ["compare", "digits", "--executor", "ray", "--address", address]
     argv += ["--schedules", "constant", "cosine", "--seeds", "2", "--steps", "40"]
-    argv += ["--peak", "0.05", "--no-refine", "--no-progress", "-o", str(out)]
+    argv += ["--peak", "0.05", "--no-refine", "--no-progress", "--search", "grid", "-o", str(out)]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = cli(argv)
@@ -135,7 +135,12 @@ def main(out: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="lrkit-ray-"))
         with RayExecutor("digits", address=cluster.address) as ex:
             kw: dict[str, Any] = dict(
-                schedules=["constant", "cosine"], seeds=2, steps=40, peak=0.05, progress=False
+                schedules=["constant", "cosine"],
+                seeds=2,
+                steps=40,
+                peak=0.05,
+                progress=False,
+                search="grid",
             )
             refine = dict(refine_top=1, refine_steps=1)
             report["same"] = {

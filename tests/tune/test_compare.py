@@ -81,7 +81,13 @@ def test_plateau_lowers_the_rate():
 def test_compare_resume_redoes_only_missing(task, tmp_path):
     """A finished run is reused on resume; a deleted one is redone; results agree."""
     kw = dict(
-        schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, out=tmp_path, progress=False
+        schedules=["constant", "cosine"],
+        seeds=2,
+        steps=20,
+        peak=0.05,
+        out=tmp_path,
+        progress=False,
+        search="grid",
     )
     first = compare("digits", **kw)
     files = sorted((tmp_path / "runs").glob("*.json"))
@@ -101,7 +107,7 @@ def test_compare_resume_redoes_only_missing(task, tmp_path):
 @pytest.mark.slow
 def test_compare_with_range_test_and_jobs(tmp_path):
     """Without a peak the range test runs; two worker processes give the in-process results."""
-    kw = dict(schedules=["constant", "one-cycle"], seeds=1, steps=20, progress=False)
+    kw = dict(schedules=["constant", "one-cycle"], seeds=1, steps=20, progress=False, search="grid")
     one = compare("digits", **kw, out=tmp_path / "a")
     two = compare("digits", **kw, jobs=2, out=tmp_path / "b")
     assert one.finder is not None and one.peak == one.finder.suggestion == two.peak
@@ -160,6 +166,7 @@ def test_user_spec_gets_a_short_label():
         steps=12,
         peak=0.05,
         progress=False,
+        search="grid",
     )
     assert [r.schedule for r in comp.summary] == ["mine"]
     assert comp.recommendation == "mine" and comp.refinement is not None

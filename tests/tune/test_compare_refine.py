@@ -10,7 +10,9 @@ import pytest
 from lrkit.tune.search import builtin_schedule, compare, train_run
 from lrkit.tune.tasks import load_task
 
-KW = dict(schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, progress=False)
+KW = dict(
+    schedules=["constant", "cosine"], seeds=2, steps=20, peak=0.05, progress=False, search="grid"
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -74,7 +74,9 @@ def test_task_names_its_device_and_compare_uses_it():
     """A task's own device is used when compare is not told one; compare's overrides it. The
     task names torch's 'meta' device (no data, so training stops at the first read), which
     tells the two apart on a machine without CUDA, where the default is the CPU."""
-    settings = dict(peak=0.1, steps=12, seeds=1, schedules=["constant"], refine=False)
+    settings = dict(
+        peak=0.1, steps=12, seeds=1, schedules=["constant"], refine=False, search="grid"
+    )
     task, made = _task(device="meta")
     with pytest.raises(RuntimeError, match="meta"):
         compare(task, progress=False, **settings)

@@ -63,7 +63,14 @@ def test_local_pool_needs_two_jobs(task):
 def test_compare_with_a_custom_executor_matches_the_default(task, tmp_path):
     """compare hands every trial to the executor it is given; out-of-order results change
     nothing: same runs, same summary, same recommendation, and the run files are written."""
-    kw = dict(schedules=["constant", "cosine"], seeds=2, steps=12, peak=0.05, progress=False)
+    kw = dict(
+        schedules=["constant", "cosine"],
+        seeds=2,
+        steps=12,
+        peak=0.05,
+        progress=False,
+        search="grid",
+    )
     ref = compare("digits", **kw, refine=False)
     custom = Reversed(Serial(task))
     got = compare("digits", **kw, refine=False, executor=custom, out=tmp_path)

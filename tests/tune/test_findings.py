@@ -87,6 +87,7 @@ def test_compare_reports_a_diverged_schedule(tmp_path, capsys):
     out = tmp_path / "rep"
     argv = ["compare", "--steps", "150", "--seeds", "1", "--peak", "0.05", "-o", str(out)]
     argv += ["--schedules", "cosine", "blowup=constant(1000 * peak)", "--no-refine"]
+    argv += ["--search", "grid"]
     assert main([*argv, "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "diagnostics: blowup: diverged [critical]" in text

@@ -199,7 +199,7 @@ def test_the_cli_joins_a_cluster_started_with_ray_start(tmp_path: Path) -> None:
     if not ray_bin.exists():
         pytest.skip(f"no ray command next to {sys.executable}")
     args = "digits --schedules constant cosine --seeds 2 --steps 40 --peak 0.05"
-    args += " --no-refine --no-progress"
+    args += " --no-refine --no-progress --search grid"
     script = _RAY_START.format(
         ray=ray_bin,
         py=sys.executable,

@@ -19,7 +19,13 @@ from lrkit.tune.tasks import load_task
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 KW = dict(
-    schedules=["constant", "cosine"], seeds=1, steps=12, peak=0.05, refine=False, progress=False
+    schedules=["constant", "cosine"],
+    seeds=1,
+    steps=12,
+    peak=0.05,
+    refine=False,
+    progress=False,
+    search="grid",
 )
 
 

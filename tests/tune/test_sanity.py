@@ -23,7 +23,13 @@ def test_huge_peak_recommends_nothing_and_suggests_lower():
     """--peak 1e6: every run is diverged (non-finite, worse than its start or at chance), so
     nothing is recommended and the reasoning points to a lower range."""
     comp = compare(
-        "digits", peak=1e6, steps=30, seeds=1, schedules=["constant", "cosine"], progress=False
+        "digits",
+        peak=1e6,
+        steps=30,
+        seeds=1,
+        schedules=["constant", "cosine"],
+        progress=False,
+        search="grid",
     )
     assert all(r.diverged and r.reason for r in comp.runs)
     assert comp.recommendation == "" and comp.recommended_spec == ""
@@ -144,5 +150,6 @@ def test_spec_length_other_than_the_run_warns():
             refine=False,
             progress=False,
             schedules=["cosine(peak, steps=10)"],
+            search="grid",
         )
     assert comp.notes and "settles after 10" in comp.notes[0]

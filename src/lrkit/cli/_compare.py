@@ -13,6 +13,7 @@ from typing import Any
 
 from lrkit.tune import recipes
 from lrkit.tune.builtin_tasks import DESCRIPTIONS
+from lrkit.tune.halving import DEFAULT_BUDGET, SEARCHES
 
 
 def add_parser(sub: Any) -> None:
@@ -22,8 +23,10 @@ def add_parser(sub: Any) -> None:
         help="compare schedules on a task and recommend one",
         description=(
             "Find the peak rate with the range test, train TASK's model from the same "
-            "initialisation under several schedules (equal steps, several seeds), print a table "
-            "and a recommendation, and write a report folder (PNG plots, JSON, CSV, HTML). "
+            "initialisation under several schedules and rates around that peak (successive "
+            "halving: short runs on one seed, the best at full length on several seeds), print "
+            "a table and a recommendation, and write a report folder (PNG plots, JSON, CSV, "
+            "HTML, markdown). "
             "Built-in tasks: "
             + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
             + ". Your own: 'module:function' or 'file.py:function' (that file's code runs here "
@@ -72,29 +75,48 @@ def add_parser(sub: Any) -> None:
         "-o", "--out", default="lrkit-compare", help="report folder (default lrkit-compare)"
     )
     p.add_argument(
-        "--no-refine",
-        action="store_true",
+        "--search",
+        choices=SEARCHES,
+        default="halving",
         help=(
-            "skip the peak refinement (by default the --refine-top best schedules at the common "
-            "peak are also trained at peak/2 and peak*2, and one more step where that helps, "
-            "and the best of them at its own peak is recommended: 2-3 extra runs per schedule "
-            "and seed)"
+            "halving (default): successive halving over schedule x rate within --budget; grid: "
+            "every schedule at the common peak on every seed, then the peak refinement "
+            "(--no-refine, --refine-*)"
         ),
     )
     p.add_argument(
-        "--refine-factor", type=float, default=2.0, help="refinement step factor (default 2)"
+        "--budget",
+        type=float,
+        help=(
+            "halving: the most training, in full-length runs (range test included; default "
+            f"{DEFAULT_BUDGET:g}); sets how many rates per schedule are tried (3, 5, 7 or 9)"
+        ),
     )
+    p.add_argument(
+        "--n-rates",
+        type=int,
+        help="halving: rates per schedule (odd; default: the most the budget allows)",
+    )
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help=(
+            "grid: skip the peak refinement (by default the --refine-top best schedules at the "
+            "common peak are also trained at peak/2 and peak*2, and one more step where that "
+            "helps, and the best of them at its own peak is recommended: 2-3 extra runs per "
+            "schedule and seed)"
+        ),
+    )
+    p.add_argument("--refine-factor", type=float, help="grid: refinement step factor (default 2)")
     p.add_argument(
         "--refine-steps",
         type=int,
-        default=2,
-        help="most refinement steps from the peak in either direction (default 2)",
+        help="grid: most refinement steps from the peak in either direction (default 2)",
     )
     p.add_argument(
         "--refine-top",
         type=int,
-        default=3,
-        help="how many of the best schedules at the common peak to refine (default 3)",
+        help="grid: how many of the best schedules at the common peak to refine (default 3)",
     )
     p.add_argument("--resume", action="store_true", help="reuse finished runs in the folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -134,6 +156,14 @@ def _compare(compare: Any, args: argparse.Namespace) -> Any:
 
 
 def _call(compare: Any, args: argparse.Namespace, **executor: Any) -> Any:
+    given = {
+        "refine": False if args.no_refine else None,
+        "refine_factor": args.refine_factor,
+        "refine_steps": args.refine_steps,
+        "refine_top": args.refine_top,
+        "budget": args.budget,
+        "n_rates": args.n_rates,
+    }
     return compare(
         args.task,
         schedules=_schedules(args.schedules),
@@ -146,10 +176,8 @@ def _call(compare: Any, args: argparse.Namespace, **executor: Any) -> Any:
         out=args.out,
         resume=args.resume,
         progress=not args.no_progress,
-        refine=not args.no_refine,
-        refine_factor=args.refine_factor,
-        refine_steps=args.refine_steps,
-        refine_top=args.refine_top,
+        search=args.search,
+        **{k: v for k, v in given.items() if v is not None},
         **executor,
     )
 
@@ -196,12 +224,19 @@ def run(args: argparse.Namespace) -> int:
     print(comp.table())
 
     line = f"\nrecommendation: {comp.recommendation or 'none'}"
+    best = comp.search_path.recommended if comp.search_path is not None else None
+    if best is not None and not best.fixed:  # the halving search's choice, at its own rate
+        line += f" at peak {comp.refined_peak:.3g}"
     if comp.recommendation and comp.refinements:
         line += f" at peak {comp.refined_peak:.3g}"
         if comp.common_recommendation != comp.recommendation:
             line += f" (at the common peak {comp.peak:.3g}: {comp.common_recommendation})"
     print(line)
     print(comp.reasoning)
+    if comp.search_path is not None:
+        from lrkit.tune.summary import path_lines
+
+        print("\n" + "\n".join(path_lines(comp.search_path)))
     if comp.recommendation:
         from lrkit.tools.tables import text_table
         from lrkit.tune.report import REFINEMENT_HEADER, refinement_rows, rounded
@@ -216,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n".join(findings_lines(comp.findings)))
     html = comp.write(args.out)
-    print(f"\nreport: {html} (plots, results.json, runs.csv, summary.csv in {args.out}/)")
+    print(
+        f"\nreport: {html} (plots, report.md, results.json, runs.csv, summary.csv in {args.out}/)"
+    )
     print(f"total {comp.wall_s:.1f} s")
     return 0

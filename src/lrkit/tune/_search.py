@@ -1,7 +1,8 @@
 """What every stage of a comparison shares (:class:`Search`): the task, the seeds and budget, the
 executor, the report folder and the progress bar; and the one loop that turns candidates into
 finished runs: reuse what the folder already holds (with ``resume``), hand the rest to the
-executor as trials, write each result as it comes back.
+executor as trials, write each result as it comes back. A search (grid or halving) returns an
+:class:`Outcome`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from lrkit.tune._runs import file_slug, load_run, run_key, save_run
 from lrkit.tune.candidates import Candidate
 from lrkit.tune.executors import Executor
-from lrkit.tune.records import RunResult, Trial
+from lrkit.tune.halving import SearchPath
+from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow, Trial
 from lrkit.tune.tasks import Task
 
 
@@ -23,7 +25,10 @@ class Search:
     """The context of one comparison: ``task`` (named ``name`` in run keys), ``seeds``, the
     ``steps`` per run, the ``executor``, the report ``folder`` (None: nothing written),
     ``resume`` (reuse finished runs found there), the progress ``bar`` (None: silent) and the
-    task's ``fingerprint`` (part of every run's key) and the ``device`` trials train on."""
+    task's ``fingerprint`` (part of every run's key), the ``device`` trials train on and the
+    halving search's ``rung`` (None: the grid search). A rung of the halving search is this
+    search with its own ``steps`` (horizon), ``seeds`` and ``rung``
+    (:func:`dataclasses.replace`)."""
 
     task: Task
     name: str
@@ -35,12 +40,13 @@ class Search:
     bar: Any = None
     fingerprint: str = ""
     device: str = "cpu"
+    rung: int | None = None
 
     def trial(self, cand: Candidate, seed: int, stem: str) -> Trial:
         """The trial of ``cand`` with ``seed``; saved as ``<folder>/runs/<stem>-seed<seed>.json``."""
         path = self.folder / "runs" / f"{stem}-seed{seed}.json" if self.folder else None
         key = run_key(self.name, cand, seed, self.steps, self.fingerprint, self.device)
-        return Trial(cand, seed, self.steps, key, path, self.device)
+        return Trial(cand, seed, self.steps, key, path, self.device, self.rung)
 
     def results(self, cands: Sequence[tuple[Candidate, str]]) -> list[RunResult]:
         """Every (candidate, seed) run, in candidate then seed order; ``cands`` pairs each
@@ -67,6 +73,24 @@ class Search:
         return [got[t.key] for t in trials]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a search found: the grid search's runs and summary at the common peak, its choice
+    there (``common_recommendation``), the refinements and the final choice; or the halving
+    search's last rung (``runs``, ``summary``), its ``path`` and the earlier rungs' runs
+    (``rung_runs``), with ``common_recommendation`` the final choice and no refinements."""
+
+    runs: tuple[RunResult, ...]
+    summary: tuple[SummaryRow, ...]
+    target: float | None
+    common_recommendation: str
+    refinements: tuple[PeakRefinement, ...]
+    recommendation: str
+    reasoning: str
+    path: SearchPath | None = None
+    rung_runs: tuple[RunResult, ...] = ()
+
+
 def main_stem(cand: Candidate) -> str:
     """The file stem of a run at the common peak: the candidate's name, made file-safe."""
     return file_slug(cand.name)
@@ -75,6 +99,13 @@ def main_stem(cand: Candidate) -> str:
 def refine_stem(cand: Candidate, rate: float) -> str:
     """The file stem of a refinement run: ``refine/<name>-<rate>``."""
     return f"refine/{file_slug(cand.name)}-{rate:.6g}"
+
+
+def rung_stem(family: str, rung: int, rate: float | None) -> str:
+    """The file stem of a halving run: ``rung<k>/<family>-<rate>`` (``rung<k>/<family>`` for a
+    family that does not use the rate)."""
+    rate_part = "" if rate is None else f"-{rate:.6g}"
+    return f"rung{rung}/{file_slug(family)}{rate_part}"
 
 
 def progress_bar(enabled: bool, total: int, initial: int) -> Any:

@@ -29,9 +29,11 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class Trial:
-    """One training run to do: a candidate schedule, a seed and a step budget, with the key
-    that identifies its result (:func:`lrkit.tune._runs.run_key`), the file it is saved to
-    (None: not saved) and the device it trains on (model and batches are moved there)."""
+    """One training run to do: a candidate schedule, a seed and a step budget (for a rung of
+    the halving search, the rung's horizon), with the key that identifies its result
+    (:func:`lrkit.tune._runs.run_key`), the file it is saved to (None: not saved), the device
+    it trains on (model and batches are moved there) and the halving search's ``rung`` it
+    belongs to (None: the grid search)."""
 
     candidate: Candidate
     seed: int
@@ -39,6 +41,7 @@ class Trial:
     key: str
     path: Path | None = None
     device: str = "cpu"
+    rung: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Reports for range tests and schedule comparisons: summary tables, PNG plots, JSON/CSV files
-and one self-contained HTML page (PNGs embedded as base64).
+"""Reports for range tests and schedule comparisons: summary tables, PNG plots, JSON/CSV files,
+one self-contained HTML page (PNGs embedded as base64) and its markdown digest
+(:mod:`lrkit.tune.report_md`).
 
 numpy and the standard library only; matplotlib is imported inside the plotting functions, with
 the non-interactive Agg backend. The table formatters live in :mod:`lrkit.tools.tables` and the
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
     from lrkit.tune.range_test import FinderResult
     from lrkit.tune.records import RunResult, SummaryRow
 from lrkit.tune.summary import (
+    PATH_HEADER,
     REFINEMENT_HEADER,
     _fmt,
     mean_pm_std,
+    path_rows,
     recommend,
     refinement_note,
     refinement_rows,
@@ -39,10 +42,12 @@ from lrkit.tune.summary import (
 )
 
 __all__ = [
+    "PATH_HEADER",
     "REFINEMENT_HEADER",
     "SUMMARY_HEADER",
     "embed_png",
     "html_page",
+    "path_rows",
     "plot_range_test",
     "plot_recommended",
     "plot_schedules",
@@ -266,25 +271,24 @@ _RUN_COLUMNS = (
 )
 
 
-def _recommended_runs(comp: Comparison) -> list[RunResult]:
-    """The recommended configuration's runs: at its refined peak when refined (from the
-    refinement's runs, or the comparison's when the refined peak is the common one)."""
-    if not comp.recommendation:
-        return []
-    ref = comp.refinement
-    spec = ref.at_refined.spec if ref is not None and ref.refined_peak != ref.peak else None
-    pool = ref.runs if spec is not None and ref is not None else comp.runs
-    return [
-        r for r in pool if r.schedule == comp.recommendation and (spec is None or r.spec == spec)
-    ]
+#: The halving search's method, in the report.
+PATH_TEXT = (
+    "Successive halving: every schedule at several rates a factor apart, in short runs on one "
+    "seed; the best third (never a diverged run) go on to longer runs, and the best third of "
+    "those to the full length on every seed, where the lowest mean final validation loss is "
+    "recommended. Each schedule is rebuilt for each run length, so its shape is rescaled. A "
+    "schedule whose best rate is at an edge of its range gets more rates on that side while "
+    "they keep improving (marked 'extended range'). Losses: the final validation loss (mean "
+    "over the rung's seeds)."
+)
 
 
 def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
     """Write a comparison's report folder: ``schedules.png``, ``training.png``,
     ``recommended.png`` (the recommended configuration's curves), ``range_test.png`` (when the
-    range test ran), ``results.json`` (everything), ``runs.csv``
-    (one row per run), ``summary.csv`` and ``report.html`` (self-contained). Returns the HTML
-    path."""
+    range test ran), ``results.json`` (everything), ``runs.csv`` (one row per run; the halving
+    search's shorter runs included), ``summary.csv``, ``report.html`` (self-contained) and
+    ``report.md`` (its text as markdown). Returns the HTML path."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     runs = comp.runs
@@ -300,7 +304,7 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
     )
     if comp.finder is not None:
         figs.append(plot_range_test(comp.finder, out / "range_test.png"))
-    best = _recommended_runs(comp)
+    best = list(comp.recommended_runs)
     if best:
         title = f"recommended: {comp.recommendation}: {rounded(comp.recommended_spec)}"
         figs.append(plot_recommended(best, title, out / "recommended.png"))
@@ -308,7 +312,8 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
         plt.close(f)
     data = comp.to_dict()
     write_json(out / "results.json", data)
-    write_csv(out / "runs.csv", [{k: r[k] for k in _RUN_COLUMNS} for r in data["runs"]])
+    rows = data["runs"] + data["rung_runs"]
+    write_csv(out / "runs.csv", [{k: r[k] for k in _RUN_COLUMNS} for r in rows])
     write_csv(out / "summary.csv", data["summary"])
     sections = [
         (
@@ -321,14 +326,14 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
             + (embed_png(out / "recommended.png") if best else ""),
         ),
         (
-            f"Results at the common peak {comp.peak:.3g}",
+            _last_rung(comp) or f"Results at the common peak {comp.peak:.3g}",
             html_table(SUMMARY_HEADER, summary_rows(comp.summary))
             + f"<p>Task <code>{html.escape(comp.task)}</code>, {comp.steps} steps per run, "
-            f"seeds {html.escape(str(list(comp.seeds)))}, peak rate {comp.peak:.4g}, target loss "
+            f"seeds {html.escape(str(list(comp.seeds)))}, {_peak_kind(comp)} {comp.peak:.4g}, target loss "
             f"{_fmt(comp.target)}. Final validation loss: mean ± sample std over seeds.</p>",
         ),
         (
-            f"Training curves at the common peak {comp.peak:.3g} (mean over seeds)",
+            f"Training curves {_where(comp)} (mean over seeds)",
             embed_png(out / "training.png"),
         ),
         (
@@ -336,10 +341,7 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
             embed_png(out / "schedules.png")
             + html_table(
                 ("schedule", "spec"),
-                [
-                    (c.name, c.spec + (f" + plateau{c.plateau}" if c.plateau else ""))
-                    for c in comp.candidates
-                ],
+                _schedule_rows(comp),
             ),
         ),
     ]
@@ -356,6 +358,10 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
             "them at its own rate.</p>"
         )
         sections.insert(2, ("Peak refinement", body))
+    if comp.search_path is not None:
+        body = html_table(PATH_HEADER, path_rows(comp.search_path))
+        body += f"<p>{html.escape(PATH_TEXT)}</p><p>{html.escape(comp.compute_note())}.</p>"
+        sections.insert(2, ("Search path", body))
     if comp.finder is not None:
         f = comp.finder
         alts = ", ".join(f"{k} {v:.3g}" for k, v in f.alternatives.items())
@@ -369,4 +375,37 @@ def write_comparison(comp: Comparison, folder: str | os.PathLike[str]) -> Path:
         )
     page = html_page(f"lrkit compare: {comp.task}", sections)
     atomic_write(out / "report.html", page)
+    from lrkit.tune.report_md import markdown_report
+
+    atomic_write(out / "report.md", markdown_report(comp))
     return out / "report.html"
+
+
+def _where(comp: Comparison) -> str:
+    """``"at the common peak 0.12"``, or ``"of the last rung"`` after the halving search."""
+    return f"at the common peak {comp.peak:.3g}" if comp.search_path is None else "of the last rung"
+
+
+def _peak_kind(comp: Comparison) -> str:
+    return "peak rate" if comp.search_path is None else "rates centred on"
+
+
+def _last_rung(comp: Comparison) -> str:
+    """The results section's title after the halving search ("" for the grid search)."""
+    if comp.search_path is None:
+        return ""
+    return f"Results of the last rung ({comp.steps} steps, every seed)"
+
+
+def _schedule_rows(comp: Comparison) -> list[tuple[str, str]]:
+    """(name, spec) of each schedule: the candidates at the common peak, or the last rung's
+    configurations after the halving search."""
+    if comp.search_path is None:
+        return [
+            (c.name, c.spec + (f" + plateau{c.plateau}" if c.plateau else ""))
+            for c in comp.candidates
+        ]
+    seen: dict[str, str] = {}
+    for r in comp.runs:
+        seen.setdefault(r.schedule, r.spec + (f" + plateau{dict(r.plateau)}" if r.plateau else ""))
+    return list(seen.items())

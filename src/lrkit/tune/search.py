@@ -2,25 +2,29 @@
 task: same model, same initialisation, same data order, equal step budget, several seeds.
 
 A comparison finds the peak rate with the range test (:func:`lrkit.tune.find_lr`) unless one is
-given, builds the candidate schedules at that peak, hands one trial per (schedule, seed) to an
-executor (:mod:`lrkit.tune.executors`: this process, or ``jobs`` worker processes) and writes
-each finished run atomically to ``<out>/runs/`` so an interrupted comparison resumes without
-redoing them. Then, unless told not to, it refines the peaks of the best few schedules by factor
-steps (:mod:`._refine_runs`) and recommends the best of them, each at its own peak: schedules
-differ in the peak they tolerate (a warmup or a short decay phase moves it), so one common peak
-can favour the wrong one.
+given, hands its trials to an executor (:mod:`lrkit.tune.executors`: this process, or ``jobs``
+worker processes) and writes each finished run atomically under ``<out>/runs/`` so an
+interrupted comparison resumes without redoing them. Schedules differ in the peak they tolerate
+(a warmup or a short decay phase moves it), so one common peak can favour the wrong one; two
+searches deal with it:
+
+* ``"halving"`` (the default): successive halving over (schedule x rate) around the peak, within
+  a budget of full-run equivalents (:mod:`lrkit.tune.halving`, :mod:`._halving_runs`): many
+  short runs on one seed, the best few at full length on every seed.
+* ``"grid"`` (:mod:`._grid_runs`): every schedule at the common peak on every seed, then the
+  peaks of the best few refined by factor steps (:mod:`._refine_runs`); the best of them, each
+  at its own peak, is recommended.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,17 +32,15 @@ from typing import Any
 import torch
 
 from lrkit.tools._files import write_json
-from lrkit.tune import report as _report
-from lrkit.tune import summary as _summary
+from lrkit.tune._grid_runs import grid_most_runs, grid_search
+from lrkit.tune._halving_runs import halving_plan, halving_search
 from lrkit.tune._refine_runs import RefineOptions
-from lrkit.tune._refine_runs import refine as _refine
 from lrkit.tune._runs import ResumeWarning, run_key, train_run
-from lrkit.tune._search import Search, main_stem, progress_bar
+from lrkit.tune._search import Search, progress_bar
 from lrkit.tune.candidates import (
     DEFAULT_SCHEDULES,
     Candidate,
     builtin_schedule,
-    candidate_at,
     candidates,
     length_notes,
     spec_schedule,
@@ -46,9 +48,9 @@ from lrkit.tune.candidates import (
 from lrkit.tune.comparison import Comparison
 from lrkit.tune.executors import Executor, local_executor
 from lrkit.tune.fingerprint import task_fingerprint
+from lrkit.tune.halving import HalvingOptions
 from lrkit.tune.options import CompareOptions
 from lrkit.tune.range_test import FinderResult
-from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
 from lrkit.tune.tasks import Task, load_task, resolve_device
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "Candidate",
     "CompareOptions",
     "Comparison",
+    "HalvingOptions",
     "RefineOptions",
     "builtin_schedule",
     "candidates",
@@ -77,14 +80,32 @@ def compare(
       :mod:`lrkit.tune.recipes`) and/or spec texts using ``peak``.
     * ``seeds``: a count (seeds ``0..n-1``, default 3) or the seeds.
     * ``steps``: the step budget per run (default: the task's).
-    * ``peak``: the peak rate; None runs the range test (on the seed-0 model) to find it.
+    * ``peak``: the peak rate (the centre of the rates the halving search tries); None runs
+      the range test (on the seed-0 model) to find it.
     * ``target``: the validation loss for "steps to target" (default: the median of the
       schedules' mean final losses).
     * ``jobs``: worker processes (1: in this process).
     * ``out``: the report folder; finished runs go to ``out/runs/`` (needed for ``resume``).
     * ``resume``: reuse the finished runs (and range test) found in ``out`` with the same
       settings.
-    * ``refine`` (default True): after the comparison, tune the peaks of the ``refine_top``
+    * ``search``: ``"halving"`` (default) or ``"grid"``.
+
+      ``"halving"``: successive halving over (schedule x rate) (:mod:`lrkit.tune.halving`).
+      Rung 0 trains every schedule at ``n_rates`` rates ``peak * factor**j`` (``j`` from
+      ``-(n_rates-1)/2`` to ``(n_rates-1)/2``; ``factor`` 2) for ``steps / eta**2`` steps
+      (``eta`` 3; at least 10) on the first seed, the schedule rebuilt for that length; a
+      schedule whose best rate is at an edge of its range gets up to 3 more rates on that side
+      while they keep improving; the best ``ceil(n / eta)`` configurations (never a diverged
+      one) go on to ``steps / eta`` steps, the best third of those to the full ``steps`` on
+      every seed, and the one with the lowest mean final validation loss there is recommended
+      (a diverged seed counts as infinitely bad). ``budget`` (full-run equivalents, the range
+      test included; default :data:`lrkit.tune.halving.DEFAULT_BUDGET`, 24) sets ``n_rates``:
+      the largest of 3, 5, 7, 9 whose worst case (without extensions) fits; given
+      ``n_rates`` (odd), the budget is only checked when given too. Runs go to
+      ``out/runs/rung<k>/``. The path is :attr:`Comparison.search_path`.
+
+      ``"grid"``: every schedule at the common peak on every seed, then the refinement below.
+    * ``refine`` (grid only; default True): after the comparison, tune the peaks of the ``refine_top``
       (3) schedules with the lowest mean final validation loss at the common peak: train each at
       ``peak / refine_factor`` and ``peak * refine_factor`` (factor 2; same seeds, budget and
       initialisation) and, while its mean final validation loss keeps falling, step on in that
@@ -102,8 +123,9 @@ def compare(
     * ``progress`` (True): progress bars; ``finder_steps`` (100): updates of the range test.
 
     Raises:
-        ValueError: bad seeds/steps/jobs/peak/refine settings, a device that is not here,
-            ``resume`` without ``out``,
+        ValueError: bad seeds/steps/jobs/peak/refine/halving settings, settings of the other
+            search, a budget too small for 3 rates per schedule (the message names the
+            minimum), a device that is not here, ``resume`` without ``out``,
             ``jobs > 1`` with a Task object, unknown schedules or bad specs.
         TypeError: an unknown setting, or both ``options`` and settings.
     """
@@ -120,6 +142,7 @@ def compare(
     if opts.jobs > 1 and ref is None:
         raise ValueError("compare: jobs > 1 needs the task by name ('digits' or 'module:function')")
     candidates(opts.schedules, 1.0, n_steps)  # unknown names and bad specs fail before training
+    the_plan = halving_plan(opts, n_steps) if opts.search == "halving" else None  # a low budget too
     if opts.out is not None:
         check_folder(opts.out)
     device = resolve_device(opts.device if opts.device is not None else the_task.device)
@@ -131,7 +154,8 @@ def compare(
     # worker start-up again for each refinement step). It starts first, so that the workers
     # import torch and load the task while the range test runs here.
     n_cands = len(opts.schedules or DEFAULT_SCHEDULES)
-    bar = progress_bar(opts.progress, _most_runs(opts, n_cands), 0)
+    most = grid_most_runs(opts, n_cands) if the_plan is None else the_plan.most_runs
+    bar = progress_bar(opts.progress, most + (opts.peak is None), 0)  # the range test: one
     try:
         with _executor(opts, the_task, ref) as executor:
             finder = None
@@ -155,8 +179,11 @@ def compare(
                 task_fingerprint(the_task),
                 device,
             )
-            out = _decide(search, cands, the_peak, opts)
-        if bar is not None:  # fewer refinement steps than the most possible
+            if the_plan is None:
+                out = grid_search(search, cands, the_peak, opts)
+            else:
+                out = halving_search(search, the_plan, cands, the_peak, opts)
+        if bar is not None:  # fewer runs than the most possible
             bar.total = bar.n
     finally:
         if bar is not None:
@@ -179,48 +206,9 @@ def compare(
         finder_steps=opts.finder_steps if finder is not None else 0,
         notes=tuple(notes),
         device=device,
+        search_path=out.path,
+        rung_runs=out.rung_runs,
     )
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """The comparison's runs and summary at the common peak, the refinements and the choice."""
-
-    runs: tuple[RunResult, ...]
-    summary: tuple[SummaryRow, ...]
-    target: float | None
-    common_recommendation: str
-    refinements: tuple[PeakRefinement, ...]
-    recommendation: str
-    reasoning: str
-
-
-def _decide(
-    search: Search, cands: Sequence[Candidate], peak: float, opts: CompareOptions
-) -> _Outcome:
-    """Run every candidate at the common peak, summarise, recommend, refine the best peaks and
-    recommend again among the refined."""
-    runs = search.results([(c, main_stem(c)) for c in cands])
-    summary, tgt = _report.summarise(runs, [c.name for c in cands], opts.target)
-    rec, why = _report.recommend(summary)
-    if not rec:
-        why += f" Try a range below this peak, e.g. --peak {peak / 10:.3g}."
-    names = [c.name for c in cands]
-    items = dict(zip(names, opts.schedules or DEFAULT_SCHEDULES, strict=True))
-    refined = _refinements(search, _RefinePicks(summary, runs, items, rec), peak, opts.refine)
-    final = rec
-    if refined:
-        final, why_refined = _summary.recommend_refined(refined, rec)
-        why = f"At the common peak {peak:.3g}: {why} {why_refined}"
-    return _Outcome(tuple(runs), tuple(summary), tgt, rec, tuple(refined), final, why)
-
-
-def _most_runs(opts: CompareOptions, n_cands: int) -> int:
-    """The most runs the search can take (the range test counting as one): every candidate x
-    seed, plus ``max_steps + 1`` rates x seeds for each refined schedule."""
-    n = len(opts.seeds)
-    refine = min(opts.refine.top, n_cands) * (opts.refine.max_steps + 1) * n
-    return (opts.peak is None) + n_cands * n + (refine if opts.refine.enabled else 0)
 
 
 @contextlib.contextmanager
@@ -231,34 +219,6 @@ def _executor(opts: CompareOptions, task: Task, ref: str | None) -> Iterator[Exe
         return
     with local_executor(opts.jobs, task, ref) as executor:
         yield executor
-
-
-@dataclass(frozen=True)
-class _RefinePicks:
-    """What the refinement chooses from: the summary and runs at the common peak, each
-    candidate's item (built-in name or spec text, by candidate name) and the common choice."""
-
-    summary: Sequence[SummaryRow]
-    runs: Sequence[RunResult]
-    items: Mapping[str, str]
-    recommendation: str
-
-
-def _refinements(
-    search: Search, picks: _RefinePicks, peak: float, opts: RefineOptions
-) -> list[PeakRefinement]:
-    """Refine the peaks of the ``opts.top`` best schedules at the common peak (none when
-    refinement is off or nothing converged)."""
-    refined: list[PeakRefinement] = []
-    if not (opts.enabled and picks.recommendation):
-        return refined
-    for row in _summary.ranked(picks.summary):
-        if sum(not r.fixed for r in refined) == opts.top:
-            break
-        cand_at = functools.partial(candidate_at, picks.items[row.schedule], search.steps)
-        at_peak = [r for r in picks.runs if r.schedule == row.schedule]
-        refined.append(_refine(search, cand_at, peak, at_peak, opts))
-    return refined
 
 
 def check_folder(folder: Path) -> None:

@@ -1,7 +1,8 @@
 """Summaries of a schedule comparison: per-schedule aggregates over seeds (:func:`summarise`),
 the recommendation with its reasoning at the common peak (:func:`recommend`) and after the peak
-refinement (:func:`recommend_refined`), and the refinement's table cells and one-line note.
-Plots, HTML and files built from them live in :mod:`lrkit.tune.report`.
+refinement (:func:`recommend_refined`), the refinement's table cells and one-line note, and the
+halving search's path as table cells, lines and notes. Plots, HTML and files built from them live
+in :mod:`lrkit.tune.report`.
 
 numpy and the standard library only.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lrkit.tune.halving import SearchPath
 from lrkit.tune.records import PeakRefinement, RunResult, SummaryRow
 
 
@@ -94,9 +96,10 @@ def summarise(
     return out, target
 
 
-def recommend(rows: Sequence[SummaryRow]) -> tuple[str, str]:
+def recommend(rows: Sequence[SummaryRow], best: str | None = None) -> tuple[str, str]:
     """Pick, among the schedules that converged on every seed, the one with the lowest mean
-    final validation loss; explain, naming the ones within the seed spread
+    final validation loss (or ``best``, when chosen elsewhere: the halving search's judgement
+    of the same runs); explain, naming the ones within the seed spread
     (``|m_a - m_b| <= sqrt(s_a^2 + s_b^2)``) and the fastest to target. A schedule that diverged
     on any seed (non-finite, no better than its initial model, or at chance level) is never
     recommended.
@@ -110,7 +113,13 @@ def recommend(rows: Sequence[SummaryRow]) -> tuple[str, str]:
             "initial model, or chance level), so none is recommended: lower the peak rate "
             "(--peak) and compare again."
         )
-    best = min(ok, key=lambda r: r.val_loss_mean)
+    chosen = next((r for r in ok if r.schedule == best), None)
+    best_row = chosen if chosen is not None else min(ok, key=lambda r: r.val_loss_mean)
+    return best_row.schedule, _reasons(rows, ok, best_row)
+
+
+def _reasons(rows: Sequence[SummaryRow], ok: Sequence[SummaryRow], best: SummaryRow) -> str:
+    """The reasoning for ``best`` among the converged rows ``ok`` of ``rows``."""
     n = best.seeds - best.diverged
     why = [
         f"{best.schedule} reached the lowest mean final validation loss, "
@@ -128,7 +137,7 @@ def recommend(rows: Sequence[SummaryRow]) -> tuple[str, str]:
             "significant at this budget (more seeds would tell)."
         )
     else:
-        second = sorted(ok, key=lambda r: r.val_loss_mean)[1:2]
+        second = sorted((r for r in ok if r is not best), key=lambda r: r.val_loss_mean)[:1]
         if second:
             s = second[0]
             gap = 100 * (s.val_loss_mean / best.val_loss_mean - 1)
@@ -141,8 +150,8 @@ def recommend(rows: Sequence[SummaryRow]) -> tuple[str, str]:
         )
     div = [r.schedule for r in rows if r.diverged]
     if div:
-        why.append(f"Diverged in some seeds at this peak: {', '.join(div)}.")
-    return best.schedule, " ".join(why)
+        why.append(f"Diverged in some seeds: {', '.join(div)}.")
+    return " ".join(why)
 
 
 def ranked(rows: Sequence[SummaryRow]) -> list[SummaryRow]:
@@ -243,3 +252,110 @@ def refinement_note(peak: float, from_range_test: bool, ref: PeakRefinement | No
         f"validation loss {at_peak} -> {_fmt(by[ref.refined_peak].val_loss_mean)}; "
         f"tried {tried}; factor {ref.factor:g}, at most {ref.max_steps} steps)"
     )
+
+
+# ---------------------------------------------------------------------------- halving path
+PATH_HEADER = ("rung", "steps", "seeds", "configuration", "val loss", "outcome")
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return ",".join(map(str, seeds))
+
+
+def path_sentence(path: SearchPath) -> str:
+    """One sentence on how the halving search went, for the reasoning: ``"Successive halving
+    around 0.12 (5 rates a factor 2 apart per schedule): 35 configurations for 33 steps on
+    seed 0, the best 12 for 100 steps, the best 4 for 300 steps on 3 seeds."``"""
+    p = path.plan
+    parts = []
+    for r in path.rungs:
+        n, rung = len(r.scores), r.rung
+        more = n - rung.size if rung.index == 0 else 0
+        extra = f" ({rung.size} + {more} from range extensions)" if more > 0 else ""
+        what = f"{n} configurations{extra}" if rung.index == 0 else f"the best {n}"
+        on = f" on seed {rung.seeds[0]}" if len(rung.seeds) == 1 else f" on {len(rung.seeds)} seeds"
+        shown = rung.index == 0 or rung.seeds != path.rungs[rung.index - 1].rung.seeds
+        again = "" if rung.new_seeds or not n else " (already trained: no new runs)"
+        parts.append(f"{what} for {rung.horizon} steps" + (on if shown else "") + again)
+    moved = ", ".join(
+        f"{e.family} {_side(e.direction)} to {e.rates[-1]:.3g}" for e in path.extensions
+    )
+    ext = f"; ranges extended: {moved}" if moved else ""
+    return (
+        f"Successive halving around {path.center:.3g} ({p.n_rates} rates a factor {p.factor:g} "
+        f"apart per schedule): {', '.join(parts)}{ext}."
+    )
+
+
+def _side(direction: int) -> str:
+    return "up" if direction > 0 else "down"
+
+
+def path_rows(path: SearchPath) -> list[list[str]]:
+    """The halving path as table cells (:data:`PATH_HEADER`), rung by rung, best first: the
+    rung, its steps and seeds, the configuration, its loss (the mean over the rung's seeds;
+    ``diverged`` when a seed did) and what became of it (promoted, cut, recommended; the rates
+    beyond the planned range are marked ``extended range``)."""
+    lo, hi = path.plan.exponents[0], path.plan.exponents[-1]
+    rec = path.recommended
+    out = []
+    for r in path.rungs:
+        last = r.rung.index == len(path.rungs) - 1
+        keep = set(r.promoted)
+        for s in sorted(r.scores, key=lambda s: s.loss):
+            c = s.config
+            loss = _fmt(s.loss) if math.isfinite(s.loss) else "diverged"
+            mark = ["recommended" if c == rec else ""] if last else []
+            if not last:
+                mark.append("promoted" if c in keep else "cut")
+            if not c.fixed and not lo <= c.exponent <= hi:
+                mark.append("extended range")
+            row = [str(r.rung.index), str(r.rung.horizon), _seeds(r.rung.seeds), c.label, loss]
+            out.append([*row, ", ".join(m for m in mark if m)])
+    return out
+
+
+def path_lines(path: SearchPath) -> list[str]:
+    """The halving path in a few lines (one per rung, one per range extension)."""
+    out = []
+    for r in path.rungs:
+        rung = r.rung
+        n = len(r.scores)
+        head = (
+            f"rung {rung.index}: {n} configuration{'s' * (n != 1)} x {rung.horizon} steps "
+            f"(seed{'s' if len(rung.seeds) > 1 else ''} {_seeds(rung.seeds)})"
+        )
+        n_div = sum(not math.isfinite(s.loss) for s in r.scores)
+        div = f" ({n_div} diverged)" if n_div else ""
+        if r.scores and not rung.new_seeds:
+            head += " (already trained)"
+        top = [s for s in sorted(r.scores, key=lambda s: s.loss) if math.isfinite(s.loss)][:1]
+        best = f"; best {top[0].config.label} ({_fmt(top[0].loss)})" if top else ""
+        if rung.index < len(path.rungs) - 1:
+            out.append(f"{head}: {len(r.promoted)} promoted, {len(r.cut)} cut{div}{best}")
+        else:
+            rec = path.recommended
+            what = f"recommended {rec.label}" if rec else "none converged on every seed"
+            out.append(f"{head}: {what}{div}{best if rec is None else ''}")
+    for e in path.extensions:
+        rates = ", ".join(f"{x:.3g}" for x in e.rates)
+        out.append(f"range extended {_side(e.direction)} for {e.family}: {rates}")
+    return out
+
+
+def path_note(path: SearchPath, from_range_test: bool) -> str:
+    """One line on the recommended configuration's rate and where it came from, e.g.
+    ``peak: 0.241 for cosine, best of 0.03-0.48 around 0.12 from the range test``."""
+    origin = "from the range test" if from_range_test else "given"
+    rates = [s.config.rate for s in path.rungs[0].scores if not s.config.fixed]
+    span = f"{min(rates):.3g}-{max(rates):.3g}" if rates else f"{path.center:.3g}"
+    rec = path.recommended
+    tried = (
+        f"{len(path.rungs[0].scores)} configurations, rates {span} (factor "
+        f"{path.plan.factor:g}) around {path.center:.3g} {origin}"
+    )
+    if rec is None:
+        return f"peak: none recommended; tried {tried}"
+    if rec.fixed:
+        return f"peak: {rec.family} does not use it (its spec fixes the rates); tried {tried}"
+    return f"peak: {rec.rate:.3g} for {rec.family}, the best of the halving search over {tried}"

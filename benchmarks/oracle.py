@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import SUITE  # noqa: E402
+from suite import SUITE
 
 CACHE = Path(__file__).resolve().parent / "data" / "oracle.json"
 SEEDS = (0, 1, 2)

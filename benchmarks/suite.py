@@ -564,7 +564,9 @@ SUITE: dict[str, SuiteTask] = {
         SuiteTask("char_lstm", "eval", "Adam", _GRID_LOW["Adam"], char_lstm),
         SuiteTask("wine_mlp", "eval", "AdamW", _GRID_LOW["AdamW"], wine_mlp),
         SuiteTask("friedman_mse", "eval", "SGD", _GRID_LOW["SGD"], friedman_mse),
-        SuiteTask("logreg_highdim", "eval", "SGD+momentum", _GRID_LOW["SGD+momentum"], logreg_highdim),
+        SuiteTask(
+            "logreg_highdim", "eval", "SGD+momentum", _GRID_LOW["SGD+momentum"], logreg_highdim
+        ),
         SuiteTask("sort_transformer", "eval", "AdamW", _GRID_LOW["AdamW"], sort_transformer),
     )
 }

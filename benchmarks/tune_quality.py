@@ -137,7 +137,10 @@ def range_tables(rows: list[RangeRow], oracles: dict[str, oracle.OracleTask], ha
 
 def range_detail(rows: list[RangeRow], oracles: dict[str, oracle.OracleTask]) -> str:
     """Per task and seed: the window and each rule's rate (``*``: in the window)."""
-    lines = [f"{'task':18s} s {'window (warmup-cosine)':>22s} " + " ".join(f"{r[:12]:>13s}" for r in RULES)]
+    lines = [
+        f"{'task':18s} s {'window (warmup-cosine)':>22s} "
+        + " ".join(f"{r[:12]:>13s}" for r in RULES)
+    ]
     for r in rows:
         fam = oracles[r.task].families["warmup-cosine"]
         lo, hi = fam.window
@@ -145,6 +148,96 @@ def range_detail(rows: list[RangeRow], oracles: dict[str, oracle.OracleTask]) ->
             f"{r.rates[k]:12.3g}{'*' if fam.in_window(r.rates[k]) else ' '}" for k in RULES
         )
         lines.append(f"{r.task:18s} {r.seed} [{lo:9.3g},{hi:9.3g}) {cells} {r.confidence}")
+    return "\n".join(lines)
+
+
+HELD_OUT = (3, 4, 5)
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """One task's search: what ``compare`` recommended, the oracle's best, both retrained on
+    the held-out seeds, and the compute used."""
+
+    task: str
+    half: str
+    recommended: str
+    rate: float
+    oracle: str
+    oracle_rate: float
+    loss: float
+    oracle_loss: float
+    compute: float
+    grid_runs: int
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        """Relative excess of the recommendation's held-out loss over the oracle's."""
+        return self.loss / self.oracle_loss - 1.0
+
+
+def _held_out_loss(task: Task, family: str, rate: float) -> float:
+    from lrkit.tune._runs import train_run
+    from lrkit.tune.candidates import builtin_schedule
+
+    cand = builtin_schedule(family, rate, task.steps)
+    losses = [train_run(task, cand, s, task.steps).final_val_loss for s in HELD_OUT]
+    return math.fsum(losses) / len(losses)
+
+
+def search_row(name: str, budget: float | None) -> SearchRow:
+    """Run ``compare`` (halving search, seeds 0-2, ``budget``) on ``name``; retrain its
+    recommendation and the oracle's best configuration on the held-out seeds 3-5."""
+    from lrkit.tune import compare
+
+    task = SUITE[name].make()
+    best = oracle.load()[name].best
+    t0 = time.perf_counter()
+    comp = compare(task, seeds=3, budget=budget, progress=False)
+    seconds = time.perf_counter() - t0
+    family, rate = comp.recommendation, comp.refined_peak
+    loss = _held_out_loss(task, family, rate) if family else math.inf
+    return SearchRow(
+        name,
+        SUITE[name].half,
+        family or "(none)",
+        rate,
+        best.family,
+        best.best_rate,
+        loss,
+        _held_out_loss(task, best.family, best.best_rate),
+        comp.compute,
+        len(oracle.BASE_K) * len(oracle.families()) * len(SEEDS),
+        seconds,
+    )
+
+
+def search_table(rows: list[SearchRow], half: str) -> str:
+    """The search table of one half: per task, the recommendation against the oracle's best on
+    held-out seeds, and the compute against the grid."""
+    rows = [r for r in rows if r.half == half]
+    lines = [
+        f"\n{half} half: compare's recommendation vs the oracle grid's best, final validation "
+        "loss on held-out seeds 3-5",
+        f"{'task':18s} {'recommended':>22s} {'oracle best':>22s} {'loss':>8s} {'oracle':>8s} "
+        f"{'gap':>7s} {'compute':>13s}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.task:18s} {r.recommended + '@' + format(r.rate, '.3g'):>22s} "
+            f"{r.oracle + '@' + format(r.oracle_rate, '.3g'):>22s} {r.loss:8.4f} "
+            f"{r.oracle_loss:8.4f} {100 * r.gap:+6.1f}% "
+            f"{r.compute:5.1f}/{r.grid_runs} ({r.compute / r.grid_runs:.0%})"
+        )
+    n = len(rows)
+    within2 = sum(r.gap <= 0.02 for r in rows)
+    within5 = sum(r.gap <= 0.05 for r in rows)
+    worst = max((r.compute / r.grid_runs for r in rows), default=0.0)
+    lines.append(
+        f"within +2%: {_fmt_pct(within2, n)}; within +5%: {_fmt_pct(within5, n)}; "
+        f"most compute: {worst:.1%} of the grid"
+    )
     return "\n".join(lines)
 
 
@@ -156,15 +249,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tasks", nargs="*", default=None)
     p.add_argument("--detail", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="write the rows here")
+    p.add_argument("--budget", type=float, default=None, help="compare's budget (its default)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     oracles = oracle.load()
     halves = ("dev", "eval") if args.half == "both" else (args.half,)
-    names = [
-        n
-        for n in (args.tasks or list(SUITE))
-        if SUITE[n].half in halves and n in oracles
-    ]
+    names = [n for n in (args.tasks or list(SUITE)) if SUITE[n].half in halves and n in oracles]
     if args.part in ("range", "both"):
         rows = []
         for n in names:
@@ -177,6 +267,16 @@ def main(argv: list[str] | None = None) -> None:
             print(range_tables(rows, oracles, h))
         if args.json:
             args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    if args.part in ("search", "both"):
+        srows = []
+        for n in names:
+            srows.append(search_row(n, args.budget))
+            print(f"  {n}: {srows[-1].seconds:.1f} s", file=sys.stderr, flush=True)
+        for h in halves:
+            print(search_table(srows, h))
+        if args.json:
+            path = args.json.with_suffix(".search.json")
+            path.write_text(json.dumps([asdict(r) for r in srows], indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from lrkit.tune.candidates import DEFAULT_SCHEDULES, Candidate, candidate_at, ca
 from lrkit.tune.halving import Config, Plan, Rung, Score
 from lrkit.tune.options import CompareOptions
 from lrkit.tune.records import RunResult
+from lrkit.tune.rules import range_test_updates
 
 #: The runs trained so far, by (configuration label, seed, horizon).
 _Memo = dict[tuple[str, int, int], RunResult]
@@ -24,8 +25,9 @@ _Memo = dict[tuple[str, int, int], RunResult]
 
 def halving_plan(opts: CompareOptions, steps: int) -> Plan:
     """The halving search's plan for ``opts``: the schedules (by candidate name; those whose
-    spec does not use the rate marked fixed), the seeds, and the range test's cost (its
-    ``finder_steps`` updates / ``steps``, when the peak is not given) within the budget.
+    spec does not use the rate marked fixed), the seeds, and the range test's cost (its ramp
+    of ``finder_steps`` updates and its probe runs, / ``steps``, when the peak is not given)
+    within the budget.
 
     Raises:
         ValueError: unknown names, bad specs, or a budget too small.
@@ -33,7 +35,7 @@ def halving_plan(opts: CompareOptions, steps: int) -> Plan:
     at_1 = candidates(opts.schedules, 1.0, steps)
     at_2 = candidates(opts.schedules, 2.0, steps)
     fixed = [a.name for a, b in zip(at_1, at_2, strict=True) if a.spec == b.spec]
-    test = opts.finder_steps / steps if opts.peak is None else 0.0
+    test = range_test_updates(opts.finder_steps) / steps if opts.peak is None else 0.0
     names = [c.name for c in at_1]
     return halving.plan(
         names, opts.halving, steps=steps, seeds=opts.seeds, fixed=fixed, extra_cost=test

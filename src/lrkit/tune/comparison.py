@@ -126,8 +126,10 @@ class Comparison:
 
     @property
     def finder_updates(self) -> int:
-        """The updates the range test made (0 when the peak was given)."""
-        return len(self.finder.rates) if self.finder is not None else 0
+        """The updates the range test made, ramp and probes (0 when the peak was given)."""
+        if self.finder is None:
+            return 0
+        return self.finder.updates or len(self.finder.rates)
 
     @property
     def compute(self) -> float:

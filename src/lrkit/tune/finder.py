@@ -31,8 +31,8 @@ __all__ = ["FIND_RULES", "PROBE_STEPS", "FinderResult", "find_lr"]
 #: The rules :func:`find_lr` accepts: the probes (default) or one of fastai's ramp rules.
 FIND_RULES = ("probe", *_suggest.RULES)
 
-#: Updates per probe run.
-PROBE_STEPS = 80
+#: Updates per probe run (:data:`lrkit.tune.rules.PROBE_STEPS`).
+PROBE_STEPS = _suggest.PROBE_STEPS
 
 
 def _check_positive(name: str, value: object) -> float:
@@ -286,7 +286,7 @@ def find_lr(
     mults = [float(g["lr"]) / base_lr if base_lr else 1.0 for g in optimizer.param_groups]
     rates = _rates(start, end, steps, mode)
     loop = _Loop(model, optimizer, fwd, scaler, autocast_dtype, mults, accumulation_steps)
-    n_probes = _suggest.PROBES + 2 if rule == "probe" else 0
+    n_probes = _suggest.PROBE_RUNS if rule == "probe" else 0
 
     snap = _Snapshot(model, optimizer, scaler)
     losses: list[float] = []

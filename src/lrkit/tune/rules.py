@@ -353,6 +353,19 @@ PROBE_SPACING = 4.0
 PROBE_TOP = 2.0
 #: The factor either side of the best coarse probe at which the two refining probes run.
 PROBE_REFINE = 2.0
+#: Probe runs in all (the coarse ones and the two refining ones), and updates per probe run.
+PROBE_RUNS = PROBES + 2
+PROBE_STEPS = 80
+
+
+def range_test_updates(ramp_steps: int, probe_steps: int = PROBE_STEPS) -> int:
+    """The most optimizer updates a range test with the probe rule makes: the ramp's
+    ``ramp_steps`` (fewer when it diverges early) plus ``PROBE_RUNS * probe_steps``.
+
+    >>> range_test_updates(100)
+    740
+    """
+    return ramp_steps + PROBE_RUNS * probe_steps
 
 
 def probe_rates(

@@ -298,3 +298,36 @@ def test_search_invariants(setting, seed, p_diverge):
         assert path.recommended == min(last.scores, key=lambda s: s.loss).config
     else:
         assert all(math.isinf(s.loss) for s in last.scores)
+
+
+def test_family_scales_move_each_familys_rates_and_extensions():
+    """With scales, a family's rates (and its edge extensions) are centre * scale *
+    factor**j; a bad scale is refused with the value."""
+    p = halving.plan(
+        ["constant", "cosine"],
+        HalvingOptions(n_rates=3),
+        steps=90,
+        seeds=(0,),
+        scales=(0.5, 1.0),
+    )
+    rates = {(c.family, c.exponent): c.rate for c in p.configs(0.2)}
+    assert rates[("constant", 0)] == pytest.approx(0.1)
+    assert rates[("cosine", 0)] == pytest.approx(0.2)
+    assert rates[("constant", 1)] == pytest.approx(0.2)
+    top = next(c for c in p.configs(0.2) if c.family == "constant" and c.exponent == 1)
+    assert p.extended(top, 1, 0.2).rate == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="scales"):
+        halving.plan(["a", "b"], HalvingOptions(n_rates=3), steps=90, seeds=(0,), scales=(1.0,))
+
+
+def test_recipes_that_hold_the_peak_are_centred_lower():
+    """compare centres constant, step and plateau at half the range test's rate (their
+    rate_scale), the decaying recipes at the rate itself."""
+    from lrkit.tune import recipes
+
+    assert {n for n in recipes.names() if recipes.recipe(n).rate_scale != 1.0} == {
+        "constant",
+        "step",
+        "plateau",
+    }
+    assert all(recipes.recipe(n).rate_scale == 0.5 for n in ("constant", "step", "plateau"))

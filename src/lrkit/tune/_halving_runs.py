@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from lrkit.tune import halving
+from lrkit.tune import halving, recipes
 from lrkit.tune import summary as _summary
 from lrkit.tune._search import Outcome, Search, rung_stem
 from lrkit.tune.candidates import DEFAULT_SCHEDULES, Candidate, candidate_at, candidates
@@ -37,8 +37,16 @@ def halving_plan(opts: CompareOptions, steps: int) -> Plan:
     fixed = [a.name for a, b in zip(at_1, at_2, strict=True) if a.spec == b.spec]
     test = range_test_updates(opts.finder_steps) / steps if opts.peak is None else 0.0
     names = [c.name for c in at_1]
+    items = opts.schedules or DEFAULT_SCHEDULES
+    scales = [recipes.RECIPES[i].rate_scale if i in recipes.RECIPES else 1.0 for i in items]
     return halving.plan(
-        names, opts.halving, steps=steps, seeds=opts.seeds, fixed=fixed, extra_cost=test
+        names,
+        opts.halving,
+        steps=steps,
+        seeds=opts.seeds,
+        fixed=fixed,
+        extra_cost=test,
+        scales=scales,
     )
 
 

@@ -131,6 +131,14 @@ class Plan:
     budget: float | None
     rungs: tuple[Rung, ...]
     extra_cost: float = 0.0
+    scales: tuple[float, ...] = ()
+
+    def scale(self, family: str) -> float:
+        """The factor between ``family``'s rates and the centre's (``scales``, aligned with
+        ``families``; 1 when not given)."""
+        if not self.scales:
+            return 1.0
+        return self.scales[self.families.index(family)]
 
     def rung_cost(self, index: int, size: int | None = None) -> float:
         """Rung ``index``'s cost in full-run equivalents for ``size`` configurations (default:
@@ -166,13 +174,14 @@ class Plan:
             if fam in self.fixed:
                 out.append(Config(fam, center, 0, fixed=True))
             else:
-                out += [Config(fam, center * self.factor**j, j) for j in self.exponents]
+                c = center * self.scale(fam)
+                out += [Config(fam, c * self.factor**j, j) for j in self.exponents]
         return tuple(out)
 
     def extended(self, config: Config, direction: int, center: float) -> Config:
         """``config``'s family one factor step further in ``direction`` (+1 up, -1 down)."""
         j = config.exponent + direction
-        return Config(config.family, center * self.factor**j, j)
+        return Config(config.family, center * self.scale(config.family) * self.factor**j, j)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -227,9 +236,11 @@ def plan(
     seeds: Sequence[int],
     fixed: Sequence[str] = (),
     extra_cost: float = 0.0,
+    scales: Sequence[float] = (),
 ) -> Plan:
     """The plan for ``families`` (``fixed``: those whose spec does not use the rate) over runs
-    of ``steps`` with ``seeds``, and a range test costing ``extra_cost`` full runs: with
+    of ``steps`` with ``seeds``, and a range test costing ``extra_cost`` full runs (``scales``:
+    each family's rates are ``center * scale * factor**j``; default 1 for all): with
     ``opts.n_rates`` rates per family, else the largest of :data:`N_RATES_CHOICES` whose worst
     case (:attr:`Plan.worst_cost`, extensions excluded) fits ``opts.budget``.
 
@@ -247,6 +258,10 @@ def plan(
     if not set(fixed) <= set(fams):
         raise ValueError(f"compare: fixed must name families, got fixed={tuple(fixed)!r}")
     fix = tuple(f for f in fams if f in set(fixed))
+    if scales and (len(scales) != len(fams) or not all(0 < float(x) < math.inf for x in scales)):
+        raise ValueError(
+            f"compare: scales must be one finite number > 0 per family, got {tuple(scales)!r}"
+        )
     budget = opts.budget
     if budget is None and opts.n_rates is None:
         budget = DEFAULT_BUDGET
@@ -254,7 +269,9 @@ def plan(
     def make(n: int) -> Plan:
         n0 = (len(fams) - len(fix)) * n + len(fix)
         rungs = _rungs(n0, steps, tuple(seeds), float(opts.eta))
-        return Plan(fams, fix, steps, n, opts.eta, opts.factor, budget, rungs, extra_cost)
+        return Plan(
+            fams, fix, steps, n, opts.eta, opts.factor, budget, rungs, extra_cost, tuple(scales)
+        )
 
     choices = (opts.n_rates,) if opts.n_rates is not None else N_RATES_CHOICES
     plans = [make(n) for n in choices]

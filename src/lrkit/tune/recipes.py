@@ -31,12 +31,17 @@ class Recipe:
     """One candidate recipe: its name, a one-line description, the function that builds its
     schedule from ``(peak, total_steps, **options)`` and, for a reactive recipe, the keyword
     arguments of the :class:`lrkit.controllers.Plateau` controller that goes with it (fed the
-    validation loss)."""
+    validation loss). ``rate_scale``: where this recipe's best peak rate tends to sit relative
+    to warmup-cosine's (the rate the range test suggests): the search centres the recipe's rates
+    on ``suggestion * rate_scale``. The recipes that hold the peak for long (constant, step,
+    plateau) do best at about half the rate of those that decay from it (median over the
+    development half of ``benchmarks/suite.py``'s oracle grid; 1 for the others)."""
 
     name: str
     summary: str
     build: Builder
     plateau: Mapping[str, float] | None = field(default=None)
+    rate_scale: float = 1.0
 
     def __call__(self, *, peak: float, total_steps: int | str, **options: Any) -> Schedule:
         """The schedule at ``peak`` over ``total_steps`` updates (see :func:`get`)."""
@@ -89,8 +94,8 @@ def _wsd(
 _TABLE: dict[str, Recipe] = {
     r.name: r
     for r in (
-        Recipe("constant", "the peak throughout", _constant),
-        Recipe("step", "the peak, x0.1 at 1/3 and 2/3 of the run", _step),
+        Recipe("constant", "the peak throughout", _constant, rate_scale=0.5),
+        Recipe("step", "the peak, x0.1 at 1/3 and 2/3 of the run", _step, rate_scale=0.5),
         Recipe("cosine", "cosine from the peak to 0", _cosine),
         Recipe("warmup-cosine", "5% linear warmup, then cosine to 0", _warmup_cosine),
         Recipe("one-cycle", "torch OneCycleLR's defaults", _one_cycle),
@@ -100,6 +105,7 @@ _TABLE: dict[str, Recipe] = {
             "the peak, x0.2 after 2 validations without improvement (torch rule)",
             _constant,
             MappingProxyType({"factor": 0.2, "patience": 2}),
+            rate_scale=0.5,
         ),
     )
 }

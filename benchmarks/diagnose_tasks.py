@@ -40,7 +40,7 @@ class DiagTask:
     peak: float
     steps: int = 300
     batch: int = 32
-    layer: str = "0"  # the module whose rate multiplier is injected
+    layer: str | None = "0"  # the module whose rate multiplier is injected (None: no case)
     transformer: bool = False
 
 
@@ -220,12 +220,12 @@ TASKS = (
         "head",
         True,
     ),
-    DiagTask("cancer-mlp", "eval", _cancer, _mlp(30, 64, 2), _adam, _ce, 9e-3, layer="2"),
-    DiagTask("digits-cnn", "eval", _digits_img, _cnn, _sgd, _ce, 0.15, layer="2"),
-    DiagTask("pysrc-lstm", "eval", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"),
+    DiagTask("cancer-mlp", "dev", _cancer, _mlp(30, 64, 2), _adam, _ce, 9e-3, layer="2"),
+    DiagTask("digits-cnn", "dev", _digits_img, _cnn, _sgd, _ce, 0.15, layer="2"),
+    DiagTask("pysrc-lstm", "dev", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"),
     DiagTask(
         "topics-transformer",
-        "eval",
+        "dev",
         _topics,
         functools.partial(CharTransformer, 48, 1, 4),
         _adamw,

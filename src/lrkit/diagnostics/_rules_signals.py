@@ -112,6 +112,7 @@ def layer_imbalance(
     early_frac: float = 0.5,
     unstable: float = 0.4,
     stuck: float = 0.1,
+    quiet: float = 5e-4,
 ) -> Finding | None:
     """One layer's update-to-weight ratio is orders of magnitude off the others' (or one
     group's rate is, and the run is unstable).
@@ -121,7 +122,11 @@ def layer_imbalance(
     log10 r_k(t)``; a layer's offset is the median of ``d_l(t)`` over those steps. Fires when
     some layer has ``|offset| >= decades`` (1.5: about 30x); the worst one is reported (ties,
     as with two layers, go to the one further from the rule-of-thumb ratio 1e-3), with the
-    multiplier ``10**(-offset)`` that brings it back in line. Also fires when the param groups'
+    multiplier ``10**(-offset)`` that brings it back in line. A layer that moves far *more* than
+    the others while the median layer moves less than ``quiet`` (5e-4) of its weights per
+    update is reported at severity 0.45, below a low-rate finding: a parameter initialised at
+    zero moves ~1/t of itself per update at any rate, so it stands out when the rest's rate is
+    too low. Also fires when the param groups'
     median rates span ``decades`` or more and the run was unstable (a non-finite loss, or the
     smoothed loss rose ``unstable`` above its running best) or failed to learn (the loss fell
     less than ``stuck``, 10% in log units, from its first to its last bins): a layer whose
@@ -150,6 +155,11 @@ def layer_imbalance(
         + (" (or freeze it if that is intended)" if off[w] < 0 else "")
     )
     sev = min(0.95, 0.6 + 0.15 * (abs(off[w]) - decades))
+    if off[w] > 0 and 10**m < quiet:
+        # the rest hardly move: a parameter grown from zero (its ratio does not follow the
+        # rate) or a rate too low for the rest; below a low-rate finding, but still reported
+        sev = 0.45
+        text += "; the other layers hardly move, so the rate may be too low for them instead"
     return Finding(
         "layer_imbalance",
         sev,

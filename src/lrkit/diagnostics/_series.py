@@ -21,12 +21,12 @@ __all__ = [
     "Curve",
     "binned",
     "curve",
+    "felt_spikes",
     "fmt",
     "layer_offsets",
     "layer_ratios",
     "running_median",
     "running_rebound",
-    "felt_spikes",
     "slope",
     "typical_ratio",
 ]

@@ -17,10 +17,14 @@ layer_x100      one layer's rate x100 (its own param group)      ``layer_imbalan
 layer_div1000   one layer's rate /1000                           ``layer_imbalance``
 ==============  ===============================================  ===========================
 
-The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a change of
-the detectors takes a second. The thresholds were tuned on the development tasks only; the
-evaluation tasks are reported as they came out. Run:
-``python benchmarks/diagnose_accuracy.py --jobs 2`` (a few minutes on 2 cores from scratch).
+Development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's 4 development and 4
+evaluation tasks); evaluation tasks: the 13 of ``benchmarks/suite.py`` through
+``benchmarks/diagnose_suite.py`` (peak from the oracle grid, ``--oracle``), on which no detector
+was tuned. The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a
+change of the detectors takes a second. Thresholds are tuned on the development tasks only;
+the evaluation tasks are reported as they came out. Run:
+``python benchmarks/diagnose_accuracy.py --jobs 1`` (about 2.5 minutes on one busy core from
+scratch); ``--half dev`` while tuning.
 """
 
 from __future__ import annotations

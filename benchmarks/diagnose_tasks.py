@@ -1,11 +1,12 @@
 """Small offline training tasks for ``benchmarks/diagnose_accuracy.py`` (each run: seconds on
-one CPU thread), split into a development half (the detectors' thresholds were tuned on it) and
-an evaluation half (only reported).
+one CPU thread). Round 1 split them into a development half (the detectors' thresholds were
+tuned on it) and an evaluation half (reported once); since round 2 all 8 are development, and
+the evaluation tasks come from ``benchmarks/diagnose_suite.py``.
 
 Development: ``digits-mlp`` (scikit-learn digits, MLP, SGD+momentum), ``mnist1d-mlp`` (MNIST-1D,
 MLP, AdamW), ``friedman-mlp`` (Friedman #1 regression, MSE, SGD+momentum), ``pysrc-transformer``
 (a 2-layer character transformer on Python's own ``argparse`` source, AdamW).
-Evaluation: ``cancer-mlp`` (breast cancer, MLP, Adam), ``digits-cnn`` (a small CNN on the 8x8
+Round 1's evaluation half: ``cancer-mlp`` (breast cancer, MLP, Adam), ``digits-cnn`` (a small CNN on the 8x8
 digits, SGD+momentum), ``pysrc-lstm`` (a character LSTM on Python's ``difflib`` source, AdamW),
 ``topics-transformer`` (a 1-layer character transformer on Python's help text, AdamW).
 """

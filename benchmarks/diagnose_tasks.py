@@ -1,11 +1,12 @@
 """Small offline training tasks for ``benchmarks/diagnose_accuracy.py`` (each run: seconds on
-one CPU thread), split into a development half (the detectors' thresholds were tuned on it) and
-an evaluation half (only reported).
+one CPU thread). Round 1 split them into a development half (the detectors' thresholds were
+tuned on it) and an evaluation half (reported once); since round 2 all 8 are development, and
+the evaluation tasks come from ``benchmarks/diagnose_suite.py``.
 
 Development: ``digits-mlp`` (scikit-learn digits, MLP, SGD+momentum), ``mnist1d-mlp`` (MNIST-1D,
 MLP, AdamW), ``friedman-mlp`` (Friedman #1 regression, MSE, SGD+momentum), ``pysrc-transformer``
 (a 2-layer character transformer on Python's own ``argparse`` source, AdamW).
-Evaluation: ``cancer-mlp`` (breast cancer, MLP, Adam), ``digits-cnn`` (a small CNN on the 8x8
+Round 1's evaluation half: ``cancer-mlp`` (breast cancer, MLP, Adam), ``digits-cnn`` (a small CNN on the 8x8
 digits, SGD+momentum), ``pysrc-lstm`` (a character LSTM on Python's ``difflib`` source, AdamW),
 ``topics-transformer`` (a 1-layer character transformer on Python's help text, AdamW).
 """
@@ -40,7 +41,7 @@ class DiagTask:
     peak: float
     steps: int = 300
     batch: int = 32
-    layer: str = "0"  # the module whose rate multiplier is injected
+    layer: str | None = "0"  # the module whose rate multiplier is injected (None: no case)
     transformer: bool = False
 
 
@@ -220,12 +221,12 @@ TASKS = (
         "head",
         True,
     ),
-    DiagTask("cancer-mlp", "eval", _cancer, _mlp(30, 64, 2), _adam, _ce, 9e-3, layer="2"),
-    DiagTask("digits-cnn", "eval", _digits_img, _cnn, _sgd, _ce, 0.15, layer="2"),
-    DiagTask("pysrc-lstm", "eval", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"),
+    DiagTask("cancer-mlp", "dev", _cancer, _mlp(30, 64, 2), _adam, _ce, 9e-3, layer="2"),
+    DiagTask("digits-cnn", "dev", _digits_img, _cnn, _sgd, _ce, 0.15, layer="2"),
+    DiagTask("pysrc-lstm", "dev", _difflib_src, CharLSTM, _adamw, _seq_ce, 0.1, 300, 16, "head"),
     DiagTask(
         "topics-transformer",
-        "eval",
+        "dev",
         _topics,
         functools.partial(CharTransformer, 48, 1, 4),
         _adamw,

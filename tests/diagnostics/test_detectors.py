@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from tests.diagnostics import _synthetic as synthetic
@@ -99,6 +101,66 @@ def test_layer_imbalance_on_a_starved_layer() -> None:
     log = synthetic.make(base, synthetic.warmup_cosine(), ratio_scale={"0": 1e-3})
     f = dg.layer_imbalance(log)
     assert f is not None and "far smaller" in f.summary and f.facts["decades_off"] < -2.5
+
+
+def test_layer_imbalance_defers_to_a_low_rate_when_the_rest_hardly_move() -> None:
+    """A layer far above the others while they move < 5e-4 per update (a zero-initialised
+    parameter at a low rate) is reported below lr_too_low, at severity 0.45."""
+    t = np.arange(synthetic.N, dtype=float)
+    low = synthetic.warmup_cosine(peak=synthetic.PEAK / 100)
+    log = synthetic.make(2.3 - 0.0006 * t, low, ratio_scale={"2": 100.0})
+    kinds = [f.kind for f in dg.diagnose(log)]
+    assert kinds[0] == "lr_too_low" and "layer_imbalance" in kinds
+    f = dg.layer_imbalance(log)
+    assert f is not None and f.severity == 0.45 and "hardly move" in f.summary
+
+
+def _two_groups(loss: np.ndarray, mult: float) -> dg.RunLog:
+    lr = synthetic.warmup_cosine()
+    log = synthetic.make(loss, lr)
+    return dg.RunLog(
+        steps=log.steps,
+        loss=log.loss,
+        hparams={"lr": {"rest": lr, "hot": mult * lr}},
+        val_steps=log.val_steps,
+        val=log.val,
+        grad_norm=log.grad_norm,
+        group_ratio={"rest": log.ratio["0"], "hot": log.ratio["2"]},
+    )
+
+
+def test_layer_imbalance_on_group_rates_when_the_run_failed_to_learn() -> None:
+    """Groups 100x apart and a loss that never fell (a layer's rate killed the model) read as
+    layer_imbalance; the same groups on a run that learnt do not."""
+    flat = np.full(synthetic.N, 2.2)
+    f = dg.layer_imbalance(_two_groups(flat, 100.0))
+    assert f is not None and "'hot'" in f.summary and "failed to learn" in f.summary
+    learnt = synthetic.progress_loss(synthetic.warmup_cosine())
+    assert dg.layer_imbalance(_two_groups(learnt, 100.0)) is None
+    assert dg.layer_imbalance(_two_groups(flat, 10.0)) is None
+
+
+def _one_spike(bump: float) -> dg.RunLog:
+    lr = synthetic.warmup_cosine()
+    loss = synthetic.progress_loss(lr)
+    loss[200:220] *= math.exp(bump)  # the loss's response to the spike (none when 0)
+    g = np.exp(0.2 * np.random.default_rng(1).standard_normal(synthetic.N))
+    g[200] = 80.0  # at 0.8 of the peak rate
+    return synthetic.make(loss, lr, grad=g, noise=0.02)
+
+
+def test_a_single_spike_the_loss_ignored_is_not_a_finding() -> None:
+    """One gradient-norm spike with no rise of the loss is an odd batch: neither lr_too_high
+    nor exploding_gradients fires."""
+    log = _one_spike(0.0)
+    assert dg.lr_too_high(log) is None and dg.exploding_gradients(log) is None
+
+
+def test_a_single_spike_the_loss_felt_is_a_finding() -> None:
+    """One gradient-norm spike at a high rate followed by a rise of the loss counts."""
+    log = _one_spike(0.3)
+    high, grads = dg.lr_too_high(log), dg.exploding_gradients(log)
+    assert high is not None and grads is not None and grads.start == 200
 
 
 def test_overfitting_points_at_the_best_validation() -> None:

@@ -20,6 +20,7 @@ from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
 from lrkit.diagnostics._series import (
     curve,
+    felt_spikes,
     fmt,
     running_median,
     running_rebound,
@@ -113,7 +114,9 @@ def lr_too_high(
       decay that does not help: the model was damaged), with updates that are not small
       (typical ratio ``>= ratio_floor``, when recorded); or
     * *spiked*: the gradient norm exceeded ``spike`` times its running median (of the previous
-      20 samples) at a rate ``>= high_frac`` of the peak.
+      20 samples) at a rate ``>= high_frac`` of the peak, at least twice, or once with the loss
+      rising ``max(0.05, 3 * noise)`` above its best within 3 bins
+      (:func:`~lrkit.diagnostics._series.felt_spikes`).
     """
     c = curve(log)
     if c is None:
@@ -125,7 +128,7 @@ def lr_too_high(
     ratio = typical_ratio(log)
     rose = r >= max(rebound, noise_mult * c.noise)
     stuck = _stuck(c, ys, high_frac, stuck_fall) and (ratio is None or ratio >= ratio_floor)
-    spikes = _spikes_at_high_rate(log, spike, high_frac)
+    spikes = felt_spikes(log, _spikes_at_high_rate(log, spike, high_frac))
     if not (rose or stuck or spikes):
         return None
     ev: dict[str, float] = {"rebound_log": r, "noise_log": c.noise}

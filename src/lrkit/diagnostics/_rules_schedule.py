@@ -131,7 +131,7 @@ def plateau(
     *,
     window_frac: float = 0.3,
     flat: float = 0.03,
-    high_frac: float = 0.5,
+    high_frac: float = 0.7,
     progress: float = 0.1,
 ) -> Finding | None:
     """The loss is flat for a long stretch while the rate is still high: decay (or restart).
@@ -139,7 +139,9 @@ def plateau(
     A stretch of ``w = max(3, window_frac * B)`` bins, after the loss had fallen ``progress``
     from its start, where every bin's rate is at least ``high_frac`` of the peak and the loss
     moved less than ``flat`` (log units) across it by its least-squares line
-    (``|slope| * (w - 1) < flat``). The longest one wins.
+    (``|slope| * (w - 1) < flat``). The longest one wins. ``high_frac`` is 0.7: a cosine
+    stays above half its peak for half the run, long enough for the ordinary flattening of a
+    healthy run's middle to pass for a plateau.
     """
     c = curve(log)
     peak = peak_rate(log)

@@ -10,7 +10,7 @@ import numpy as np
 from lrkit.diagnostics._advice import peak_rate, warmup_cosine
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
-from lrkit.diagnostics._series import curve, fmt, layer_offsets, running_rebound
+from lrkit.diagnostics._series import curve, felt_spikes, fmt, layer_offsets, running_rebound
 
 __all__ = ["exploding_gradients", "layer_imbalance", "overfitting"]
 
@@ -106,7 +106,13 @@ def overfitting(
 
 
 def layer_imbalance(
-    log: RunLog, *, decades: float = 1.5, early_frac: float = 0.5, unstable: float = 0.4
+    log: RunLog,
+    *,
+    decades: float = 1.5,
+    early_frac: float = 0.5,
+    unstable: float = 0.4,
+    stuck: float = 0.1,
+    quiet: float = 5e-4,
 ) -> Finding | None:
     """One layer's update-to-weight ratio is orders of magnitude off the others' (or one
     group's rate is, and the run is unstable).
@@ -116,15 +122,21 @@ def layer_imbalance(
     log10 r_k(t)``; a layer's offset is the median of ``d_l(t)`` over those steps. Fires when
     some layer has ``|offset| >= decades`` (1.5: about 30x); the worst one is reported (ties,
     as with two layers, go to the one further from the rule-of-thumb ratio 1e-3), with the
-    multiplier ``10**(-offset)`` that brings it back in line. Also fires when the param groups'
+    multiplier ``10**(-offset)`` that brings it back in line. A layer that moves far *more* than
+    the others while the median layer moves less than ``quiet`` (5e-4) of its weights per
+    update is reported at severity 0.45, below a low-rate finding: a parameter initialised at
+    zero moves ~1/t of itself per update at any rate, so it stands out when the rest's rate is
+    too low. Also fires when the param groups'
     median rates span ``decades`` or more and the run was unstable (a non-finite loss, or the
-    smoothed loss rose ``unstable`` above its running best): a layer whose rate blew it up
-    within the first steps, before its update ratio could show it.
+    smoothed loss rose ``unstable`` above its running best) or failed to learn (the loss fell
+    less than ``stuck``, 10% in log units, from its first to its last bins): a layer whose
+    rate blew it up (or killed it) within the first steps, before its update ratio could show
+    it.
     """
     per = layer_offsets(log, early_frac)
     off = np.array([per[k][0] for k in per])
     if not per or len(per) < 2 or float(np.max(np.abs(off))) < decades:
-        return _group_rates(log, decades, unstable)
+        return _group_rates(log, decades, unstable, stuck)
     names = list(per)
     typical = np.array([abs(math.log10(per[k][1]) + 3) for k in names])
     w = int(np.argmax(np.round(np.abs(off), 6) + 1e-3 * typical))
@@ -143,6 +155,11 @@ def layer_imbalance(
         + (" (or freeze it if that is intended)" if off[w] < 0 else "")
     )
     sev = min(0.95, 0.6 + 0.15 * (abs(off[w]) - decades))
+    if off[w] > 0 and 10**m < quiet:
+        # the rest hardly move: a parameter grown from zero (its ratio does not follow the
+        # rate) or a rate too low for the rest; below a low-rate finding, but still reported
+        sev = 0.45
+        text += "; the other layers hardly move, so the rate may be too low for them instead"
     return Finding(
         "layer_imbalance",
         sev,
@@ -155,7 +172,7 @@ def layer_imbalance(
     )
 
 
-def _group_rates(log: RunLog, decades: float, unstable: float) -> Finding | None:
+def _group_rates(log: RunLog, decades: float, unstable: float, stuck: float) -> Finding | None:
     groups = log.hparams.get("lr", {})
     if len(groups) < 2:
         return None
@@ -170,14 +187,15 @@ def _group_rates(log: RunLog, decades: float, unstable: float) -> Finding | None
     c = curve(log)
     bad = not np.all(np.isfinite(log.loss))
     rose = c is not None and running_rebound(c.smooth)[0] >= unstable
-    if not (bad or rose):
+    flat = c is not None and c.head(2) - c.tail(3) < stuck
+    if not (bad or rose or flat):
         return None
     others = float(np.median([v for g, v in med.items() if g != hi]))
     mult = others / med[hi]
     ev = {"group_lr": med[hi], "other_lr": others, "decades_apart": spread}
     text = (
         f"group {hi!r} runs at {fmt(med[hi] / others)}x the rate of the others and the run "
-        + ("diverged" if bad else "was unstable")
+        + ("diverged" if bad else "was unstable" if rose else "failed to learn")
         + ": that layer's updates are far larger than the rest's"
     )
     advice = (
@@ -202,8 +220,9 @@ def exploding_gradients(
     """The gradient norm was non-finite, spiked, or grew by orders of magnitude.
 
     Over the sampled norms ``g``: fires on any ``inf`` (how a monitor records a non-finite
-    norm), a spike ``g_i > spike * median(g_{i-window..i-1})`` (after 5 samples), or growth
-    ``median(last 10%) / median(first 10%) >= growth``.
+    norm), spikes ``g_i > spike * median(g_{i-window..i-1})`` (after 5 samples; two or more, or
+    a single one that the loss felt: :func:`~lrkit.diagnostics._series.felt_spikes`), or
+    growth ``median(last 10%) / median(first 10%) >= growth``.
     """
     if log.grad_norm is None:
         return None
@@ -226,6 +245,8 @@ def exploding_gradients(
         if np.isfinite(g[i])
         and g[i] > spike * float(np.median(_finite(g[max(0, i - window) : i]) or [np.inf]))
     ]
+    felt = felt_spikes(log, [int(st[i]) for i in spikes])
+    spikes = [i for i in spikes if int(st[i]) in felt]
     k = max(1, len(fin) // 10)
     grew = float(np.median(fin[-k:]) / max(np.median(fin[:k]), 1e-30)) if fin.size else 1.0
     if first is None and spikes:

@@ -21,6 +21,7 @@ __all__ = [
     "Curve",
     "binned",
     "curve",
+    "felt_spikes",
     "fmt",
     "layer_offsets",
     "layer_ratios",
@@ -215,3 +216,26 @@ def typical_ratio(log: RunLog) -> float | None:
     """The median over layers of :func:`layer_ratios` (None when no ratio was recorded)."""
     per = layer_ratios(log)
     return float(np.median(list(per.values()))) if per else None
+
+
+def felt_spikes(
+    log: RunLog, spikes: list[int], *, echo: float = 0.05, after: int = 3, noise_mult: float = 3.0
+) -> list[int]:
+    """The gradient-norm spikes (steps) that count: all of them when there are two or more;
+    a single one only when the loss felt it, i.e. the loss (running median of 3 bins) over the
+    spike's bin and the ``after`` bins that follow rose ``max(echo, noise_mult * noise)`` above
+    its best before the spike. One spike the loss never noticed is an odd batch, not a
+    problem of the rate or of the gradients."""
+    if len(spikes) != 1:
+        return spikes
+    c = curve(log)
+    if c is None:
+        return []
+    ys = running_median(c.y, 3)
+    b = int(np.searchsorted(c.steps, spikes[0], side="right")) - 1
+    if b < 0:
+        return []
+    before = ys[: b + 1]
+    best = float(np.nanmin(before)) if np.isfinite(before).any() else math.nan
+    rose = float(np.nanmax(ys[b : b + after + 1])) - best
+    return spikes if rose >= max(echo, noise_mult * c.noise) else []

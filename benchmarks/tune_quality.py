@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget", type=float, default=None, help="compare's budget (its default)")
     p.add_argument("--eta", type=float, default=None, help="compare's eta (its default)")
     p.add_argument("--n-rates", type=int, default=None, help="compare's n_rates (its default)")
+    p.add_argument("--rungs", type=int, default=None, help="compare's rungs (its default)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     oracles = oracle.load()
@@ -283,7 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("search", "both"):
         settings = {
             k: v
-            for k, v in (("budget", args.budget), ("eta", args.eta), ("n_rates", args.n_rates))
+            for k, v in (
+                ("budget", args.budget),
+                ("eta", args.eta),
+                ("n_rates", args.n_rates),
+                ("rungs", args.rungs),
+            )
             if v is not None
         }
         srows = []

@@ -10,7 +10,7 @@ import torch
 
 import lrkit
 from lrkit.tune import rules
-from lrkit.tune.finder import FinderResult, find_lr
+from lrkit.tune.finder import FinderResult, RangeTestOptions, find_lr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -251,6 +251,8 @@ def test_result_helpers_and_round_trip(task, tmp_path):
         ({"accumulation_steps": 0}, "accumulation_steps must be an integer >= 1"),
         ({"diverge_factor": 1.0}, "diverge_factor must be > 1"),
         ({"smooth": 1.0}, "beta must be a number in"),
+        ({"rule": "median"}, "rule must be one of"),
+        ({"probe_steps": 4}, "probe_steps must be an integer >= 5"),
     ],
 )
 def test_argument_errors(task, kw, match):
@@ -258,6 +260,20 @@ def test_argument_errors(task, kw, match):
     model, opt = _setup(task)
     with pytest.raises(ValueError, match=match):
         find_lr(model, opt, task.loss, task.batches(0), **kw)
+
+
+def test_settings_as_one_options_record(task):
+    """find_lr takes its settings as keywords or as one RangeTestOptions (same result), not
+    both; an unknown keyword is a TypeError listing the known ones."""
+    model, opt = _setup(task)
+    opts = RangeTestOptions(steps=20, rule="valley")
+    a = find_lr(model, opt, task.loss, task.batches(0), opts)
+    b = find_lr(model, opt, task.loss, task.batches(0), steps=20, rule="valley")
+    assert a.suggestion == b.suggestion and a.method == "valley"
+    with pytest.raises(TypeError, match="not both"):
+        find_lr(model, opt, task.loss, task.batches(0), opts, steps=20)
+    with pytest.raises(TypeError, match="unknown setting 'stepz'; known: .*steps"):
+        find_lr(model, opt, task.loss, task.batches(0), stepz=20)
 
 
 def test_bad_batch_type(task):

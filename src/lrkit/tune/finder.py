@@ -9,9 +9,8 @@ happened: divergence, an exception from the user's code or ``KeyboardInterrupt``
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
-import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -22,11 +21,10 @@ import torch
 
 from lrkit.tune import recipes
 from lrkit.tune import rules as _suggest
+from lrkit.tune._range_loop import Batch, Loop, Snapshot, cycle, default_forward
 from lrkit.tune.range_test import FinderResult
 
-Batch = Any
-
-__all__ = ["FIND_RULES", "PROBE_STEPS", "FinderResult", "find_lr"]
+__all__ = ["FIND_RULES", "PROBE_STEPS", "FinderResult", "RangeTestOptions", "find_lr"]
 
 #: The rules :func:`find_lr` accepts: the probes (default) or one of fastai's ramp rules.
 FIND_RULES = ("probe", *_suggest.RULES)
@@ -53,127 +51,64 @@ def _rates(start: float, end: float, steps: int, mode: str) -> np.ndarray:
     return np.linspace(start, end, steps)
 
 
-def _cycle(data: Iterable[Batch]) -> Iterator[Batch]:
-    """Iterate ``data`` again and again (a DataLoader is re-iterated, so it reshuffles)."""
-    while True:
-        empty = True
-        for batch in data:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError(
-                "find_lr: data yielded no batches (a used-up generator cannot be re-iterated: "
-                "pass a list, a DataLoader or an endless generator)"
-            )
-
-
-def _default_forward(loss_fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    def forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-        if isinstance(batch, (tuple, list)) and len(batch) == 2:
-            return loss_fn(model(batch[0]), batch[1])
-        if isinstance(batch, dict) and "input" in batch and "target" in batch:
-            return loss_fn(model(batch["input"]), batch["target"])
-        raise TypeError(
-            "find_lr: a batch must be an (inputs, targets) pair or a dict with 'input' and "
-            f"'target'; pass forward=fn(model, batch) -> loss for others, got {type(batch).__name__}"
-        )
-
-    return forward
-
-
-class _Snapshot:
-    """Everything the range test may change, copied once, restored bitwise."""
-
-    def __init__(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any
-    ) -> None:
-        self.model_state = copy.deepcopy(model.state_dict())
-        self.modes = [m.training for m in model.modules()]
-        self.grads = [
-            None if p.grad is None else p.grad.detach().clone() for p in model.parameters()
-        ]
-        self.opt_state = copy.deepcopy(optimizer.state_dict())
-        self.scaler_state = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
-        self.torch_rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        self.np_rng = np.random.get_state()
-        self.py_rng = random.getstate()
-
-    def restore(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any
-    ) -> None:
-        with torch.no_grad():
-            model.load_state_dict(self.model_state)
-        for m, mode in zip(model.modules(), self.modes, strict=True):
-            m.training = mode
-        for p, g in zip(model.parameters(), self.grads, strict=True):
-            p.grad = None if g is None else g.clone()
-        # load_state_dict keeps the given tensors when dtype and device match: hand it a copy,
-        # or the next run's in-place updates would change the snapshot (restored again later)
-        optimizer.load_state_dict(copy.deepcopy(self.opt_state))
-        if scaler is not None and self.scaler_state is not None:
-            scaler.load_state_dict(self.scaler_state)
-        torch.set_rng_state(self.torch_rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-        np.random.set_state(self.np_rng)
-        random.setstate(self.py_rng)
-
-
 @dataclass(frozen=True)
-class _Loop:
-    """How one update of the range test runs: the model, its optimizer, the loss of a batch,
-    the grad scaler and autocast dtype, the groups' rate multipliers and the batches per
-    update."""
+class RangeTestOptions:
+    """The settings of :func:`find_lr` (see there), validated when built.
 
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    forward: Callable[[torch.nn.Module, Batch], torch.Tensor]
-    scaler: Any
-    autocast_dtype: torch.dtype | None
-    mults: list[float]
-    accumulation: int
+    Raises:
+        ValueError: ``start``/``end`` not > 0 or ``start >= end``, ``steps < 3``, bad ``mode``
+            or ``rule``, ``accumulation_steps < 1``, ``probe_steps < 5``, ``diverge_factor <=
+            1``, ``smooth`` outside [0, 1).
+    """
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """The loss of one batch (under autocast when asked)."""
-        if self.autocast_dtype is None:
-            return self.forward(self.model, batch)
-        device_type = next((p.device.type for p in self.model.parameters()), "cpu")
-        with torch.autocast(device_type=device_type, dtype=self.autocast_dtype):
-            return self.forward(self.model, batch)
+    start: float = 1e-7
+    end: float = 10.0
+    steps: int = 100
+    mode: str = "exp"
+    accumulation_steps: int = 1
+    scaler: Any = None
+    autocast_dtype: torch.dtype | None = None
+    diverge_factor: float = 4.0
+    smooth: float = 0.98
+    forward: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None
+    rule: str = "probe"
+    probe_steps: int = PROBE_STEPS
+    val_data: Iterable[Batch] | None = None
+    progress: bool = False
 
-    def update(self, batches: Iterator[Batch], rate: float) -> float:
-        """One optimizer update at ``rate``; its loss (mean over the accumulated batches). A
-        non-finite loss is returned without stepping."""
-        for g, m in zip(self.optimizer.param_groups, self.mults, strict=True):
-            g["lr"] = float(rate) * m
-        self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for _ in range(self.accumulation):
-            loss = self.loss(next(batches))
-            scaled = loss.float() / self.accumulation
-            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-            total += float(loss.detach().float()) / self.accumulation
-        if not math.isfinite(total):
-            return total
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        return total
+    def __post_init__(self) -> None:
+        start = _check_positive("start", self.start)
+        end = _check_positive("end", self.end)
+        if start >= end:
+            raise ValueError(
+                f"find_lr: start must be < end, got start={self.start!r}, end={self.end!r}"
+            )
+        _check_int("steps", self.steps, 3)
+        _check_int("probe_steps", self.probe_steps, 5)
+        _check_int("accumulation_steps", self.accumulation_steps, 1)
+        if self.mode not in ("exp", "linear"):
+            raise ValueError(f"find_lr: mode must be 'exp' or 'linear', got mode={self.mode!r}")
+        d = self.diverge_factor
+        if isinstance(d, bool) or not isinstance(d, Real) or d <= 1:
+            raise ValueError(f"find_lr: diverge_factor must be > 1, got diverge_factor={d!r}")
+        _suggest._beta("find_lr", self.smooth)
+        if self.rule not in FIND_RULES:
+            raise ValueError(f"find_lr: rule must be one of {FIND_RULES}, got rule={self.rule!r}")
 
-    def evaluate(self, batches: list[Batch]) -> float:
-        """Mean loss over ``batches`` in eval mode, without gradients (modes restored)."""
-        modes = [m.training for m in self.model.modules()]
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                values = [float(self.loss(b).detach().float()) for b in batches]
-        finally:
-            for m, mode in zip(self.model.modules(), modes, strict=True):
-                m.training = mode
-        return math.fsum(values) / len(values)
+    @classmethod
+    def from_settings(cls, **settings: Any) -> RangeTestOptions:
+        """The options from keyword settings.
+
+        Raises:
+            TypeError: an unknown setting (the message lists the known ones).
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise TypeError(
+                f"find_lr: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**settings)
 
 
 def find_lr(
@@ -181,21 +116,8 @@ def find_lr(
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[..., torch.Tensor] | None,
     data: Iterable[Batch],
-    *,
-    start: float = 1e-7,
-    end: float = 10.0,
-    steps: int = 100,
-    mode: str = "exp",
-    accumulation_steps: int = 1,
-    scaler: Any = None,
-    autocast_dtype: torch.dtype | None = None,
-    diverge_factor: float = 4.0,
-    smooth: float = 0.98,
-    forward: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
-    rule: str = "probe",
-    probe_steps: int = PROBE_STEPS,
-    val_data: Iterable[Batch] | None = None,
-    progress: bool = False,
+    options: RangeTestOptions | None = None,
+    **settings: Any,
 ) -> FinderResult:
     """Run the learning-rate range test and suggest a peak rate; restore everything afterwards.
 
@@ -256,96 +178,64 @@ def find_lr(
         raise TypeError(
             f"find_lr: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
-    start = _check_positive("start", start)
-    end = _check_positive("end", end)
-    if start >= end:
-        raise ValueError(f"find_lr: start must be < end, got start={start!r}, end={end!r}")
-    steps = _check_int("steps", steps, 3)
-    probe_steps = _check_int("probe_steps", probe_steps, 5)
-    accumulation_steps = _check_int("accumulation_steps", accumulation_steps, 1)
-    if mode not in ("exp", "linear"):
-        raise ValueError(f"find_lr: mode must be 'exp' or 'linear', got mode={mode!r}")
-    if (
-        isinstance(diverge_factor, bool)
-        or not isinstance(diverge_factor, Real)
-        or diverge_factor <= 1
-    ):
-        raise ValueError(
-            f"find_lr: diverge_factor must be > 1, got diverge_factor={diverge_factor!r}"
-        )
-    _suggest._beta("find_lr", smooth)
-    if rule not in FIND_RULES:
-        raise ValueError(f"find_lr: rule must be one of {FIND_RULES}, got rule={rule!r}")
-    if loss_fn is None and forward is None:
+    if options is not None and settings:
+        raise TypeError("find_lr: give options or keyword settings, not both")
+    o = options if options is not None else RangeTestOptions.from_settings(**settings)
+    if loss_fn is None and o.forward is None:
         raise ValueError("find_lr: give loss_fn, or forward=fn(model, batch) -> loss")
-    fwd = forward if forward is not None else _default_forward(loss_fn)  # type: ignore[arg-type]
+    fwd = o.forward if o.forward is not None else default_forward(loss_fn)  # type: ignore[arg-type]
     if not optimizer.param_groups or optimizer.param_groups[0]["lr"] == 0:
         base_lr = 1.0
     else:
         base_lr = float(optimizer.param_groups[0]["lr"])
     mults = [float(g["lr"]) / base_lr if base_lr else 1.0 for g in optimizer.param_groups]
-    rates = _rates(start, end, steps, mode)
-    loop = _Loop(model, optimizer, fwd, scaler, autocast_dtype, mults, accumulation_steps)
-    n_probes = _suggest.PROBE_RUNS if rule == "probe" else 0
+    rates = _rates(o.start, o.end, o.steps, o.mode)
+    loop = Loop(model, optimizer, fwd, o.scaler, o.autocast_dtype, mults, o.accumulation_steps)
+    n_probes = _suggest.PROBE_RUNS if o.rule == "probe" else 0
 
-    snap = _Snapshot(model, optimizer, scaler)
+    snap = Snapshot(model, optimizer, o.scaler)
     losses: list[float] = []
-    diverged = False
     probes: tuple[tuple[float, float], ...] = ()
     start_loss = math.nan
     try:
-        batches = _cycle(data)
+        batches = cycle(data)
         if not n_probes:
             held_out = []
-        elif val_data is not None:
-            held_out = list(val_data)
+        elif o.val_data is not None:
+            held_out = list(o.val_data)
             if not held_out:
                 raise ValueError("find_lr: val_data yielded no batches")
         else:
             held_out = [next(batches) for _ in range(4)]
-        bar = _progress(progress, steps + n_probes * probe_steps)
-        avg, best = 0.0, math.inf
-        for i, rate in enumerate(rates):
-            total = loop.update(batches, rate)
-            losses.append(total)
-            if bar is not None:
-                bar.update(1)
-            if not math.isfinite(total):
-                diverged = True
-                break
-            avg = smooth * avg + (1 - smooth) * total
-            s = avg / (1 - smooth ** (i + 1))
-            best = min(best, s)
-            if s > diverge_factor * best:
-                diverged = True
-                break
+        bar = _progress(o.progress, o.steps + n_probes * o.probe_steps)
+        diverged = _ramp(loop, (batches, rates), o, losses, bar)
         if n_probes:
-            snap.restore(model, optimizer, scaler)
+            snap.restore(model, optimizer, o.scaler)
             start_loss = loop.evaluate(held_out)
             edge = float(rates[len(losses) - 1])
-            probes = _run_probes(loop, snap, (batches, held_out), edge, probe_steps, bar)
+            probes = _run_probes(loop, snap, (batches, held_out), edge, o.probe_steps, bar)
         if bar is not None:
             bar.close()
     finally:
-        snap.restore(model, optimizer, scaler)
+        snap.restore(model, optimizer, o.scaler)
 
     r = rates[: len(losses)]
     raw = np.asarray(losses, dtype=float)
-    smoothed = _suggest.smooth(raw, smooth)
+    smoothed = _suggest.smooth(raw, o.smooth)
     try:
         sug = _suggest.suggest(
             r,
             raw,
-            beta=smooth,
-            diverge_factor=diverge_factor,
+            beta=o.smooth,
+            diverge_factor=o.diverge_factor,
             skip_start=min(5, len(r) // 10),
-            rule=rule if rule != "probe" else "minimum/10",
+            rule=o.rule if o.rule != "probe" else "minimum/10",
         )
     except ValueError as exc:
         if not probes:
             raise ValueError(
                 f"find_lr: too few usable points ({len(losses)} updates before the loss diverged "
-                f"at rate {r[-1]:.3g}); lower start={start!r} or raise steps={steps!r} ({exc})"
+                f"at rate {r[-1]:.3g}); lower start={o.start!r} or raise steps={o.steps!r} ({exc})"
             ) from None
         sug = None
     alternatives = dict(sug.alternatives) if sug is not None else {}
@@ -364,13 +254,40 @@ def find_lr(
         diverged=diverged,
         probe_rates=np.asarray([p[0] for p in probes], dtype=float),
         probe_losses=np.asarray([p[1] for p in probes], dtype=float),
-        updates=len(losses) + len(probes) * probe_steps,
+        updates=len(losses) + len(probes) * o.probe_steps,
     )
 
 
+def _ramp(
+    loop: Loop,
+    data: tuple[Iterator[Batch], np.ndarray],
+    o: RangeTestOptions,
+    losses: list[float],
+    bar: Any,
+) -> bool:
+    """The ramp: one update per rate of ``data[1]``, each loss appended to ``losses``; stops
+    (returning True) at a non-finite loss or once the smoothed loss exceeds
+    ``o.diverge_factor`` times its minimum."""
+    batches, rates = data
+    avg, best = 0.0, math.inf
+    for i, rate in enumerate(rates):
+        total = loop.update(batches, rate)
+        losses.append(total)
+        if bar is not None:
+            bar.update(1)
+        if not math.isfinite(total):
+            return True
+        avg = o.smooth * avg + (1 - o.smooth) * total
+        smoothed = avg / (1 - o.smooth ** (i + 1))
+        best = min(best, smoothed)
+        if smoothed > o.diverge_factor * best:
+            return True
+    return False
+
+
 def _run_probes(
-    loop: _Loop,
-    snap: _Snapshot,
+    loop: Loop,
+    snap: Snapshot,
     data: tuple[Iterator[Batch], list[Batch]],
     edge: float,
     steps: int,

@@ -196,7 +196,7 @@ class RungResult:
     @property
     def cut(self) -> tuple[Config, ...]:
         """The configurations not promoted (none at the last rung: nothing follows it)."""
-        if self.rung.index == RUNGS - 1:
+        if self.rung.final:
             return ()
         keep = set(self.promoted)
         return tuple(s.config for s in self.scores if s.config not in keep)

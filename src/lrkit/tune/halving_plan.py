@@ -54,7 +54,7 @@ class HalvingOptions:
     equivalents (None: :data:`DEFAULT_BUDGET` when ``n_rates`` is None, else no cap);
     ``n_rates`` per family (an odd integer >= 1; None: the largest of :data:`N_RATES_CHOICES`
     that fits the budget); ``eta`` (> 1) the reduction factor between rungs; ``factor``
-    (>= 1.1) the ratio between neighbouring rates.
+    (>= 1.1) the ratio between neighbouring rates; ``rungs`` (2..5) how many rungs.
 
     Raises:
         ValueError: a bad value (the message names it).
@@ -64,9 +64,13 @@ class HalvingOptions:
     n_rates: int | None = None
     eta: float = DEFAULT_ETA
     factor: float = DEFAULT_FACTOR
+    rungs: int = RUNGS
 
     def __post_init__(self) -> None:
         b, n, e, f = self.budget, self.n_rates, self.eta, self.factor
+        r = self.rungs
+        if not (isinstance(r, int) and not isinstance(r, bool) and 2 <= r <= 5):
+            raise ValueError(f"compare: rungs must be an integer in 2..5, got rungs={r!r}")
         if b is not None and not (_is_num(b) and 0 < b < math.inf):
             raise ValueError(f"compare: budget must be a finite number > 0, got budget={b!r}")
         if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n % 2 == 1):
@@ -84,13 +88,14 @@ class Rung:
     """One rung of the plan: its ``index``, the ``horizon`` (steps per run), the ``seeds`` its
     configurations are judged on, the ``size`` (how many configurations it trains at most; rung
     0 without extensions) and ``new_seeds``, the seeds it trains (the others were trained for
-    the same horizon at an earlier rung and are reused)."""
+    the same horizon at an earlier rung and are reused); ``final``: the last rung."""
 
     index: int
     horizon: int
     seeds: tuple[int, ...]
     size: int
     new_seeds: tuple[int, ...]
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,15 +220,16 @@ def horizons(steps: int, eta: float, rungs: int = RUNGS) -> tuple[int, ...]:
     )
 
 
-def _rungs(n0: int, steps: int, seeds: tuple[int, ...], eta: float) -> tuple[Rung, ...]:
+def _rungs(n0: int, steps: int, seeds: tuple[int, ...], eta: float, rungs: int) -> tuple[Rung, ...]:
     out: list[Rung] = []
     size = n0
-    hs = horizons(steps, eta)
+    hs = horizons(steps, eta, rungs)
     for k, h in enumerate(hs):
-        judged = seeds if k == len(hs) - 1 else seeds[:1]
+        last = k == len(hs) - 1
+        judged = seeds if last else seeds[:1]
         done = {s for r in out if r.horizon == h for s in r.seeds}
         new = tuple(s for s in judged if s not in done)
-        out.append(Rung(k, h, judged, size, new))
+        out.append(Rung(k, h, judged, size, new, last))
         size = math.ceil(size / eta)
     return tuple(out)
 
@@ -268,7 +274,7 @@ def plan(
 
     def make(n: int) -> Plan:
         n0 = (len(fams) - len(fix)) * n + len(fix)
-        rungs = _rungs(n0, steps, tuple(seeds), float(opts.eta))
+        rungs = _rungs(n0, steps, tuple(seeds), float(opts.eta), opts.rungs)
         return Plan(
             fams, fix, steps, n, opts.eta, opts.factor, budget, rungs, extra_cost, tuple(scales)
         )

@@ -44,10 +44,10 @@ def test_horizons(steps, eta, expected):
 
 
 def test_default_plan_for_the_seven_recipes():
-    """Seven recipes, 300 steps, 3 seeds and a 100-update range test: the default budget (24)
+    """Seven recipes, 300 steps, 3 seeds and a 100-update range test: the default budget (25)
     allows 5 rates (7 would cost 29.4); rungs of 35, 12 and 4 configurations."""
     p = plan(SEVEN, HalvingOptions(), steps=300, seeds=(0, 1, 2), extra_cost=100 / 300)
-    assert p.n_rates == 5 and p.budget == halving.DEFAULT_BUDGET == 24
+    assert p.n_rates == 5 and p.budget == halving.DEFAULT_BUDGET == 25
     assert [(r.horizon, r.size, r.seeds, r.new_seeds) for r in p.rungs] == [
         (33, 35, (0,), (0,)),
         (100, 12, (0,), (0,)),

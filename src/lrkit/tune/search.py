@@ -99,7 +99,7 @@ def compare(
       one) go on to ``steps / eta`` steps, the best third of those to the full ``steps`` on
       every seed, and the one with the lowest mean final validation loss there is recommended
       (a diverged seed counts as infinitely bad). ``budget`` (full-run equivalents, the range
-      test included; default :data:`lrkit.tune.halving.DEFAULT_BUDGET`, 24) sets ``n_rates``:
+      test included; default :data:`lrkit.tune.halving.DEFAULT_BUDGET`, 25) sets ``n_rates``:
       the largest of 3, 5, 7, 9 whose worst case (without extensions) fits; given
       ``n_rates`` (odd), the budget is only checked when given too. Runs go to
       ``out/runs/rung<k>/``. The path is :attr:`Comparison.search_path`.

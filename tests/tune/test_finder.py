@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.tune import rules
+from lrkit.tune import probe_rule
 from lrkit.tune.finder import FinderResult, RangeTestOptions, find_lr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -174,11 +174,11 @@ def test_probes_run_below_the_edge_and_count_their_updates(task):
 
     before = _state(model, opt)
     res = find_lr(model, opt, task.loss, data(), steps=30, probe_steps=8)
-    n = rules.PROBES + 2
+    n = probe_rule.PROBES + 2
     assert res.method == "probe" and len(res.probe_rates) == n
     assert res.updates == len(res.rates) + n * 8
     assert len(seen) == 4 + res.updates
-    coarse = rules.probe_rates(float(res.rates[-1]))
+    coarse = probe_rule.probe_rates(float(res.rates[-1]))
     assert set(coarse) <= set(res.probe_rates.tolist())
     assert res.suggestion == res.probe_rates[int(np.argmin(res.probe_losses))]
     assert res.alternatives["probe"] == res.suggestion
@@ -272,7 +272,7 @@ def test_settings_as_one_options_record(task):
     assert a.suggestion == b.suggestion and a.method == "valley"
     with pytest.raises(TypeError, match="not both"):
         find_lr(model, opt, task.loss, task.batches(0), opts, steps=20)
-    with pytest.raises(TypeError, match="unknown setting 'stepz'; known: .*steps"):
+    with pytest.raises(TypeError, match=r"unknown setting 'stepz'; known: .*steps"):
         find_lr(model, opt, task.loss, task.batches(0), stepz=20)
 
 

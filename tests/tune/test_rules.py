@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrkit.tune import rules
+from lrkit.tune import probe_rule
 from lrkit.tune.rules import (
     divergence_index,
     minimum_tenth,
@@ -162,9 +162,9 @@ def test_suggest_too_few_after_trim():
 def test_probe_rates_sit_below_the_edge_a_factor_apart():
     """probe_rates: ascending, the highest at edge / top rounded down to a power of 2 (so
     nearby edges give the same probes), neighbours `spacing` apart."""
-    r = rules.probe_rates(10.0, count=4, spacing=4.0, top=2.0)
+    r = probe_rule.probe_rates(10.0, count=4, spacing=4.0, top=2.0)
     assert r[-1] == 4.0 and len(r) == 4
-    assert rules.probe_rates(9.0, count=4) == r
+    assert probe_rule.probe_rates(9.0, count=4) == r
     assert all(b / a == pytest.approx(4.0) for a, b in itertools.pairwise(r))
 
 
@@ -181,27 +181,27 @@ def test_probe_rates_sit_below_the_edge_a_factor_apart():
 def test_probe_rates_refuses_bad_arguments(kw, match):
     """Each bad argument is named with its value."""
     with pytest.raises(ValueError, match=match):
-        rules.probe_rates(**kw)
+        probe_rule.probe_rates(**kw)
 
 
 def test_choose_probe_picks_the_lowest_loss_and_is_honest():
     """The lowest held-out loss wins; confidence is full for an interior best that learnt,
     lower at the edge of the probed range and when the probes barely learnt."""
-    inner = rules.choose_probe([0.01, 0.1, 1.0], [0.8, 0.5, 0.9], start_loss=2.0)
+    inner = probe_rule.choose_probe([0.01, 0.1, 1.0], [0.8, 0.5, 0.9], start_loss=2.0)
     assert inner.rate == 0.1 and inner.confidence == 1.0 and inner.confidence_label == "high"
-    edge = rules.choose_probe([0.01, 0.1, 1.0], [0.9, 0.7, 0.5], start_loss=2.0)
+    edge = probe_rule.choose_probe([0.01, 0.1, 1.0], [0.9, 0.7, 0.5], start_loss=2.0)
     assert edge.rate == 1.0 and edge.confidence_label == "low"
     assert any("highest rate" in r for r in edge.reasons)
-    flat = rules.choose_probe([0.01, 0.1, 1.0], [1.99, 1.98, 1.99], start_loss=2.0)
+    flat = probe_rule.choose_probe([0.01, 0.1, 1.0], [1.99, 1.98, 1.99], start_loss=2.0)
     assert flat.confidence_label == "low" and any("only" in r for r in flat.reasons)
 
 
 def test_choose_probe_skips_diverged_and_refuses_all_diverged():
     """Non-finite probes never win; if every probe diverged the error says to go lower."""
-    s = rules.choose_probe([0.01, 0.1, 1.0], [0.9, float("nan"), float("inf")], start_loss=2.0)
+    s = probe_rule.choose_probe([0.01, 0.1, 1.0], [0.9, float("nan"), float("inf")], start_loss=2.0)
     assert s.rate == 0.01
     with pytest.raises(ValueError, match="every probe diverged"):
-        rules.choose_probe([0.1, 1.0], [float("nan"), float("inf")], start_loss=2.0)
+        probe_rule.choose_probe([0.1, 1.0], [float("nan"), float("inf")], start_loss=2.0)
 
 
 @given(
@@ -218,7 +218,7 @@ def test_choose_probe_rate_is_a_finite_minimum(losses):
     finite = [v for v in losses if np.isfinite(v)]
     if not finite:
         with pytest.raises(ValueError):
-            rules.choose_probe(rates, losses, 5.0)
+            probe_rule.choose_probe(rates, losses, 5.0)
         return
-    s = rules.choose_probe(rates, losses, 5.0)
+    s = probe_rule.choose_probe(rates, losses, 5.0)
     assert losses[rates.index(s.rate)] == min(finite) and 0.0 <= s.confidence <= 1.0

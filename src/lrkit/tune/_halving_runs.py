@@ -16,8 +16,8 @@ from lrkit.tune._search import Outcome, Search, rung_stem
 from lrkit.tune.candidates import DEFAULT_SCHEDULES, Candidate, candidate_at, candidates
 from lrkit.tune.halving import Config, Plan, Rung, Score
 from lrkit.tune.options import CompareOptions
+from lrkit.tune.probe_rule import range_test_updates
 from lrkit.tune.records import RunResult
-from lrkit.tune.rules import range_test_updates
 
 #: The runs trained so far, by (configuration label, seed, horizon).
 _Memo = dict[tuple[str, int, int], RunResult]

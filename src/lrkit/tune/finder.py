@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrkit.tune import recipes
+from lrkit.tune import probe_rule, recipes
 from lrkit.tune import rules as _suggest
 from lrkit.tune._range_loop import Batch, Loop, Snapshot, cycle, default_forward
 from lrkit.tune.range_test import FinderResult
@@ -29,8 +29,8 @@ __all__ = ["FIND_RULES", "PROBE_STEPS", "FinderResult", "RangeTestOptions", "fin
 #: The rules :func:`find_lr` accepts: the probes (default) or one of fastai's ramp rules.
 FIND_RULES = ("probe", *_suggest.RULES)
 
-#: Updates per probe run (:data:`lrkit.tune.rules.PROBE_STEPS`).
-PROBE_STEPS = _suggest.PROBE_STEPS
+#: Updates per probe run (:data:`lrkit.tune.probe_rule.PROBE_STEPS`).
+PROBE_STEPS = probe_rule.PROBE_STEPS
 
 
 def _check_positive(name: str, value: object) -> float:
@@ -132,14 +132,14 @@ def find_lr(
     (:func:`lrkit.tune.rules.suggest`); every rule's rate is in ``alternatives``.
 
     **The probes** (``rule="probe"``, the default). From the initial model each time,
-    :data:`lrkit.tune.rules.PROBES` short runs of ``probe_steps`` updates each follow the
-    ``warmup-cosine`` recipe at the rates :func:`lrkit.tune.rules.probe_rates` puts below the
+    :data:`lrkit.tune.probe_rule.PROBES` short runs of ``probe_steps`` updates each follow the
+    ``warmup-cosine`` recipe at the rates :func:`lrkit.tune.probe_rule.probe_rates` puts below the
     edge (a factor 4 apart, the highest at edge / 2), then two a factor 2 either side of the
     best; each is scored by its loss on the same held-out batches in eval mode (``val_data``,
     a finite iterable of batches, read once; by default the first 4 batches of ``data``, set
     aside: on a small data set they recur in training, so pass validation batches where you
     have them, as ``lrkit compare`` does), and the suggestion is the best
-    probe's rate (:func:`lrkit.tune.rules.choose_probe`), a peak for a warmup-cosine schedule of
+    probe's rate (:func:`lrkit.tune.probe_rule.choose_probe`), a peak for a warmup-cosine schedule of
     any length. fastai's rules, tuned on one kind of curve, land outside the good window on
     many tasks; the probes measure what a schedule does at each rate (``benchmarks/
     tune_quality.py``: their table for both halves of the benchmark suite).
@@ -191,7 +191,7 @@ def find_lr(
     mults = [float(g["lr"]) / base_lr if base_lr else 1.0 for g in optimizer.param_groups]
     rates = _rates(o.start, o.end, o.steps, o.mode)
     loop = Loop(model, optimizer, fwd, o.scaler, o.autocast_dtype, mults, o.accumulation_steps)
-    n_probes = _suggest.PROBE_RUNS if o.rule == "probe" else 0
+    n_probes = probe_rule.PROBE_RUNS if o.rule == "probe" else 0
 
     snap = Snapshot(model, optimizer, o.scaler)
     losses: list[float] = []
@@ -295,8 +295,8 @@ def _run_probes(
 ) -> tuple[tuple[float, float], ...]:
     """Each probe rate's held-out loss after ``steps`` warmup-cosine updates from the initial
     model (restored from ``snap`` before each); inf for a probe that diverged. The coarse
-    probes of :func:`lrkit.tune.rules.probe_rates` run first, then the two rates a factor
-    :data:`lrkit.tune.rules.PROBE_REFINE` either side of the best of them."""
+    probes of :func:`lrkit.tune.probe_rule.probe_rates` run first, then the two rates a factor
+    :data:`lrkit.tune.probe_rule.PROBE_REFINE` either side of the best of them."""
     batches, held_out = data
 
     def probe(rate: float) -> float:
@@ -312,9 +312,9 @@ def _run_probes(
         snap.restore(loop.model, loop.optimizer, loop.scaler)
         return loss if math.isfinite(loss) else math.inf
 
-    out = {rate: probe(rate) for rate in _suggest.probe_rates(edge)}
+    out = {rate: probe(rate) for rate in probe_rule.probe_rates(edge)}
     best = min(out, key=lambda r: (out[r], r))
-    for rate in _suggest.refine_rates(best):
+    for rate in probe_rule.refine_rates(best):
         out[rate] = probe(rate)
     return tuple(sorted(out.items()))
 
@@ -324,7 +324,7 @@ def _probe_suggestion(
 ) -> _suggest.Suggestion:
     """The probe rule's suggestion, with the ramp's rules kept as alternatives."""
     rates = [p[0] for p in probes]
-    sug = _suggest.choose_probe(rates, [p[1] for p in probes], start_loss)
+    sug = probe_rule.choose_probe(rates, [p[1] for p in probes], start_loss)
     ramp_rules["probe"] = sug.rate
     return sug
 

@@ -115,8 +115,8 @@ def test_resume_reuses_every_rung_run(done):
 def test_range_extended_at_the_edge_and_recorded(tmp_path):
     """Rates too low for 10 steps: the best of constant's three is the highest, so its range is
     extended upwards, a factor at a time, at most 3 times; the extension runs are on disk and
-    the report marks them."""
-    comp = compare("digits", **{**KW, "peak": 3e-3, "n_rates": 3}, out=tmp_path)
+    the report marks them. (Constant's rates are centred on half the peak: its rate_scale.)"""
+    comp = compare("digits", **{**KW, "peak": 6e-3, "n_rates": 3}, out=tmp_path)
     ext = [e for e in comp.search_path.extensions if e.family == "constant"]
     assert ext and ext[0].direction == 1 and 1 <= len(ext[0].rates) <= 3
     rates = [3e-3 * 2.0**k for k in range(2, 2 + len(ext[0].rates))]

@@ -136,7 +136,8 @@ def test_nothing_converges_nothing_is_recommended():
     assert all(math.isinf(s.loss) for s in path.rungs[0].scores)
     assert path.rungs[0].promoted == () and path.rungs[-1].scores == ()
     assert comp.recommendation == "" and comp.recommended_spec == "" and comp.runs == ()
-    assert "Try a range below the rates tried, e.g. --peak 5e+04" in comp.reasoning
+    # the lowest rate tried: constant at 1e6 x its rate_scale 0.5 x 2**-1; a decade below it
+    assert "Try a range below the rates tried, e.g. --peak 2.5e+04" in comp.reasoning
     assert comp.refined_peak == 1e6
 
 

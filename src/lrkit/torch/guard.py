@@ -26,8 +26,9 @@ keeps the copy off the accelerator. On a bad step it restores the last snapshot,
 learning rate by ``lr_factor`` (once more per recovery) and re-warms it linearly from
 ``rewarm_start`` of that level over ``rewarm_steps``; after ``max_retries`` recoveries the next bad
 step restores the last snapshot once more and raises :class:`DivergenceError` naming what
-happened at which step. With ``torch.distributed`` initialised the detection flags are
-all-reduced (max) so every rank rolls back at the same step.
+happened at which step. With ``torch.distributed`` initialised the first bad value and reason are
+all-reduced (one number, the minimum over the ranks) so every rank rolls back at the same step
+for the same reason.
 
 Cost: a judged call measures one fused gradient norm (and the buffers) and reads the device once
 (loss, norm and buffer check together); the spike windows are kept sorted, so judging a value
@@ -376,7 +377,8 @@ class DivergenceGuard:
             norms.push(r.norm)
 
     def _fault(self, r: probe.Reading, losses: SpikeWindow, norms: SpikeWindow) -> int | None:
-        """The index in ``_REASONS`` of the first thing wrong with reading ``r`` (None: good)."""
+        """The index in ``_REASONS`` of the first thing wrong with reading ``r`` (None: good),
+        tested in the order of ``_REASONS``."""
         if not math.isfinite(r.loss):
             return 0
         norm = r.norm

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.strategies import guard_readings, guard_values, spike_rules
 
@@ -282,9 +282,10 @@ def old_guard_run(
     return answers, recoveries
 
 
+@settings(max_examples=100)
 @given(
     guard_rules(),
-    st.lists(st.tuples(guard_readings, guard_readings), min_size=1, max_size=60),
+    st.lists(st.tuples(guard_readings, guard_readings), min_size=20, max_size=60),
     st.sampled_from([1, 1, 2, 3, 5]),
     st.integers(1, 7),
     st.integers(0, 3),

@@ -533,3 +533,34 @@ def halving_settings(draw: st.DrawFn) -> HalvingSetting:
         options=opts,
         extra_cost=draw(st.sampled_from([0.0, 0.1, 1.0])),
     )
+
+
+# ----------------------------------------------------------------------------- divergence guard
+#: A loss or gradient norm as the guard sees it: ties and exact differences (a quarter grid, and
+#: the next float above a grid point, to land just past a threshold), noise of any scale, signed
+#: zeros and tiny values, sums that overflow, and spikes.
+guard_values = st.one_of(
+    st.integers(min_value=-40, max_value=40).map(lambda i: i / 4),
+    st.integers(min_value=-40, max_value=40).map(lambda i: math.nextafter(i / 4, math.inf)),
+    st.floats(min_value=-1e3, max_value=1e3, allow_nan=False),
+    st.sampled_from([0.0, -0.0, 1e-9, -1e-9, 5e-324, 1.7e308, -1.7e308]),
+    st.floats(min_value=0.5, max_value=2.0).map(lambda x: x * 1e6),
+)
+
+#: ``guard_values`` or, one time in ten, a non-finite one.
+guard_readings = st.integers(min_value=0, max_value=9).flatmap(
+    lambda i: st.sampled_from([math.nan, math.inf, -math.inf]) if i == 0 else guard_values
+)
+
+
+@st.composite
+def spike_rules(draw: Any) -> dict[str, Any]:
+    """Settings of the guard's spike rule (``window``, ``min_history``, ``factor``,
+    ``floor_frac``, ``min_delta``), small windows so that values are pushed out often."""
+    return {
+        "window": draw(st.integers(min_value=1, max_value=12)),
+        "min_history": draw(st.integers(min_value=1, max_value=8)),
+        "factor": draw(st.one_of(st.sampled_from([0.5, 1.0, 3.0, 21.0]), st.floats(0.01, 50.0))),
+        "floor_frac": draw(st.one_of(st.sampled_from([0.0, 0.1, 1.0]), st.floats(0.0, 1.0))),
+        "min_delta": draw(st.sampled_from([0.0, 1e-8, 0.5])),
+    }

@@ -36,10 +36,12 @@ def mean_over_ranks(metric: float) -> float:
     return float(metric) if out is None else out[0] / dist.get_world_size()
 
 
-def any_over_ranks(flags: Sequence[bool]) -> list[bool]:
-    """Each flag OR-ed over all ranks when torch.distributed is initialised (a collective).
+def min_over_ranks(value: float) -> float:
+    """The minimum of ``value`` over all ranks (float64) when torch.distributed is initialised
+    (a collective); without an initialised process group, ``value`` unchanged.
 
-    Without an initialised process group the flags are returned unchanged (as bools).
+    The guard sends the code of its first bad (value, reason), so that every rank acts on the
+    earliest one found on any rank.
     """
-    out = _all_reduce([float(bool(f)) for f in flags], "MAX")
-    return [bool(f) for f in flags] if out is None else [bool(x) for x in out]
+    out = _all_reduce([value], "MIN")
+    return value if out is None else out[0]

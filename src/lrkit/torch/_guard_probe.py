@@ -15,43 +15,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 _INF = math.inf
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """One ``check`` call's measurements: host floats or 0-d device tensors (not yet read)."""
 
     step: int
     loss: float | torch.Tensor
-    norm: float | torch.Tensor | None
+    norm: float | torch.Tensor | None  # None: not measured (a call between judgements)
     buffers: torch.Tensor | None = None  # max |x| over floating buffers, when checked
     params: torch.Tensor | None = None  # max |x| over parameters, when checked
 
 
 def grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor | None:
     """The total 2-norm of the gradients of ``params`` as a 0-d tensor (None: no gradient)."""
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for p in params:
-        g = p.grad
-        if g is not None:
-            groups.setdefault((g.device, g.dtype), []).append(g.detach())
-    if not groups:
+    grads = [g for p in params if (g := p.grad) is not None]
+    if not grads:
         return None
-    if len(groups) == 1:  # the usual case: one device, one dtype
-        (grads,) = groups.values()
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)))
-    device = next(iter(groups))[0]
-    parts = [
-        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0))).float().to(device)
-        for grads in groups.values()
-    ]
-    return torch.linalg.vector_norm(torch.stack(parts))
+    with torch.no_grad():
+        device, dtype = grads[0].device, grads[0].dtype
+        if all(g.device == device and g.dtype == dtype for g in grads):  # one device, one dtype
+            return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)))
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for g in grads:
+            groups.setdefault((g.device, g.dtype), []).append(g)
+        parts = [
+            torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs, 2.0))).float().to(device)
+            for gs in groups.values()
+        ]
+        return torch.linalg.vector_norm(torch.stack(parts))
 
 
 def max_abs(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
@@ -67,15 +64,24 @@ def max_abs(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
     if not groups:
         return None
     device = next(iter(groups))[0]
-    parts = [
-        torch.stack(torch._foreach_norm(ts, _INF)).amax().float().to(device)
-        for ts in groups.values()
-    ]
+    parts = [_group_max_abs(ts).float().to(device) for ts in groups.values()]
     return parts[0] if len(parts) == 1 else torch.stack(parts).amax()
 
 
-@dataclass(frozen=True)
-class Reading:
+def _group_max_abs(ts: list[torch.Tensor]) -> torch.Tensor:
+    """max |x| over tensors of one device and dtype, as a 0-d tensor (NaN propagates).
+
+    On an accelerator one fused infinity norm; on the CPU, where that norm is about 14 times
+    slower than a max and a min (0.73 ms against 0.05 ms for 270k float32), the largest of each
+    tensor's ``max`` and ``-min`` (the same value: no rounding in either)."""
+    if ts[0].device.type != "cpu":
+        return torch.stack(torch._foreach_norm(ts, _INF)).amax()
+    if ts[0].is_complex():
+        return torch.stack([t.abs().amax() for t in ts]).amax()
+    return torch.stack([t.amax() for t in ts] + [-t.amin() for t in ts]).amax()
+
+
+class Reading(NamedTuple):
     """A probe's numbers on the host (None: not measured)."""
 
     step: int
@@ -87,13 +93,12 @@ class Reading:
 
 def read(probes: list[Probe]) -> list[Reading]:
     """The numbers of every probe, read with at most one host sync."""
-    tensors: list[torch.Tensor] = []
-    for p in probes:
-        for v in (p.loss, p.norm, p.buffers, p.params):
-            if isinstance(v, torch.Tensor):
-                tensors.append(_whole(v))
-    values: list[float] = []
-    if tensors:
+    tensors = [_whole(v) for p in probes for v in p[1:] if isinstance(v, torch.Tensor)]
+    if not tensors:
+        values: list[float] = []
+    elif len(tensors) == 1:
+        values = [float(tensors[0].item())]
+    else:
         device, dtype = tensors[0].device, tensors[0].dtype
         if all(t.device == device and t.dtype == dtype and t.dim() == 0 for t in tensors):
             flat = torch.stack(tensors)  # float32 and bf16 values are exact in float64 below
@@ -101,14 +106,17 @@ def read(probes: list[Probe]) -> list[Reading]:
             flat = torch.stack([t.detach().reshape(()).to(device, torch.float64) for t in tensors])
         values = flat.tolist()
     it = iter(values)
-    out: list[Reading] = []
-    for p in probes:
-        row = [
-            next(it) if isinstance(v, torch.Tensor) else v
-            for v in (p.loss, p.norm, p.buffers, p.params)
-        ]
-        out.append(Reading(p.step, float(row[0]), _opt(row[1]), _opt(row[2]), _opt(row[3])))  # type: ignore[arg-type]
-    return out
+    return [
+        Reading(
+            p.step,
+            float(next(it) if isinstance(p.loss, torch.Tensor) else p.loss),
+            *(
+                None if v is None else float(next(it) if isinstance(v, torch.Tensor) else v)
+                for v in (p.norm, p.buffers, p.params)
+            ),
+        )
+        for p in probes
+    ]
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
@@ -122,10 +130,6 @@ def _whole(t: torch.Tensor) -> torch.Tensor:
     gathered with ``full_tensor()``, the collective that makes it the same on every rank."""
     full = getattr(t, "full_tensor", None)
     return full() if callable(full) else t
-
-
-def _opt(v: Any) -> float | None:
-    return None if v is None else float(v)
 
 
 # ---------------------------------------------------------------------- snapshot copies

@@ -9,6 +9,9 @@ Layout (format ``lrkit.torch.DivergenceGuard/1``)::
      "snapshot": None | {"step", "model", "optimizer", "scheduler", "lrs"}}
 
 Everything but ``snapshot`` is JSON data; the snapshot holds the model's and optimizer's tensors.
+``pending`` holds the calls since the last judgement (``every=k``); their ``norm`` is None, the
+gradient norm being measured at judged calls only (a number, from a state saved before that, is
+judged as it was).
 :func:`load` validates every key (types, ranges, finiteness, the snapshot against the model and
 optimizer) before it changes anything, so a refused load leaves the guard as it was.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections import deque
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lrkit.torch import _guard_probe as probe
+from lrkit.torch._guard_spike import SpikeWindow
 
 if TYPE_CHECKING:
     from lrkit.torch.guard import DivergenceGuard
@@ -64,8 +67,8 @@ def build(g: DivergenceGuard) -> dict[str, Any]:
         "calls": g._calls,
         "good": g._good,
         "next_snapshot": g._next_snapshot,
-        "losses": list(g._losses),
-        "norms": list(g._norms),
+        "losses": list(g._losses.values),
+        "norms": list(g._norms.values),
         "pending": pending,
         "recoveries": [dict(r) for r in g.recoveries],
         "controller": g.controller.state_dict(),
@@ -134,8 +137,8 @@ def load(g: DivergenceGuard, state: Mapping[str, Any], *, strict: bool) -> None:
             None if snap["lrs"] is None else [float(x) for x in snap["lrs"]],
         )
     g._calls, g._good, g._next_snapshot = calls, good, next_snapshot
-    g._losses = deque(losses, maxlen=g.window)
-    g._norms = deque(norms, maxlen=g.window)
+    g._losses = SpikeWindow(g.window, losses)
+    g._norms = SpikeWindow(g.window, norms)
     g._pending = [probe.Probe(s, v, n) for s, v, n in pending]
     g.recoveries = recoveries
     g._snapshot, g._copy_events = new_snap, []

@@ -26,13 +26,17 @@ keeps the copy off the accelerator. On a bad step it restores the last snapshot,
 learning rate by ``lr_factor`` (once more per recovery) and re-warms it linearly from
 ``rewarm_start`` of that level over ``rewarm_steps``; after ``max_retries`` recoveries the next bad
 step restores the last snapshot once more and raises :class:`DivergenceError` naming what
-happened at which step. With ``torch.distributed`` initialised the detection flags are
-all-reduced (max) so every rank rolls back at the same step.
+happened at which step. With ``torch.distributed`` initialised the first bad value and reason are
+all-reduced (one number, the minimum over the ranks) so every rank rolls back at the same step
+for the same reason.
 
-Cost: one fused gradient norm per call and at most one host sync per judgement (loss, norm and
-buffer check read together); ``every=k`` judges every ``k``-th call only (the values of the calls
-in between are kept on the device and judged then, in order; a bad one rolls back to the last
-snapshot, taken at a judged good call).
+Cost: a judged call measures one fused gradient norm (and the buffers) and reads the device once
+(loss, norm and buffer check together); the spike windows are kept sorted, so judging a value
+costs a median lookup. ``every=k`` judges every ``k``-th call only: a call in between keeps its
+loss (on the device, no sync) and measures nothing else; at the judged call every kept loss is
+judged, in order, and a bad one rolls back to the last snapshot, taken at a judged good call.
+The gradient norm is measured at judged calls only, so a non-finite gradient at a call in
+between is not seen there: the update it makes is, through the non-finite losses that follow.
 
 Checkpoints: :meth:`DivergenceGuard.state_dict` holds everything the guard decides from (loss
 window, recoveries, back-off, counters, the last snapshot), so a resumed run decides as one never
@@ -48,7 +52,6 @@ not roll back for it (it still judges the loss), and call ``scaler.unscale_(opt)
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,9 +61,9 @@ from lrkit.controllers._base import integer
 from lrkit.schedules._check import boolean, in_range, non_negative, positive
 from lrkit.torch import _guard_probe as probe
 from lrkit.torch import _guard_state
-from lrkit.torch._distributed import any_over_ranks
+from lrkit.torch._distributed import min_over_ranks
 from lrkit.torch._guard_records import DivergenceError, GuardController, GuardSnapshot
-from lrkit.torch._guard_spike import is_spike
+from lrkit.torch._guard_spike import SpikeWindow
 from lrkit.torch._reset import apply_controller_events, reset_optimizer_state
 
 __all__ = [
@@ -108,7 +111,8 @@ class DivergenceGuard:
         max_retries: recoveries allowed; the next bad step restores the last snapshot and raises
             :class:`DivergenceError`.
         reset_optimizer_on_recovery: drop optimizer state after restoring instead of restoring it.
-        every: judge every ``every``-th call of :meth:`check` (1: every call).
+        every: judge every ``every``-th call of :meth:`check` (1: every call); the losses of the
+            calls in between are judged then, the gradient norm only at judged calls.
         snapshot_device: where snapshots live (None: beside the tensors; ``"cpu"``: host memory,
             copied without blocking).
 
@@ -173,8 +177,8 @@ class DivergenceGuard:
         self.snapshot_device = _device(name, snapshot_device)
         self.controller = GuardController(lr_factor, rewarm_steps, rewarm_start)
         self.scheduler: Any = None
-        self._losses: deque[float] = deque(maxlen=self.window)
-        self._norms: deque[float] = deque(maxlen=self.window)
+        self._losses = SpikeWindow(self.window)
+        self._norms = SpikeWindow(self.window)
         self._good = 0
         self._calls = 0
         self._next_snapshot = 0
@@ -244,9 +248,10 @@ class DivergenceGuard:
         """Judge this step; True: safe to ``optimizer.step()``; False: rolled back, skip it.
 
         Call after ``loss.backward()`` on every rank. With ``every=k`` only every ``k``-th call
-        is judged (the others return True and keep their values for that judgement). Takes a
-        snapshot when a judged good step reaches a multiple of ``snapshot_every`` (and a
-        fallback one before the very first call).
+        is judged: the others return True and keep their loss for that judgement (the gradient
+        norm and the buffers are measured at judged calls only). Takes a snapshot when a judged
+        good step reaches a multiple of ``snapshot_every`` (and a fallback one before the very
+        first call).
 
         Raises:
             DivergenceError: a bad step after ``max_retries`` recoveries (the last good
@@ -255,10 +260,12 @@ class DivergenceGuard:
         self._calls += 1
         if self._snapshot is None:
             self._take_snapshot()
-        self._pending.append(self._measure(loss))
-        if self._calls % self.every != 0:
+        if self._calls % self.every:  # between judgements: keep the loss, measure nothing
+            value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+            self._pending.append(probe.Probe(self.step, value, None))
             self._good += 1
             return True
+        self._pending.append(self._measure(loss))
         return self._judge()
 
     def state_dict(self) -> dict[str, Any]:
@@ -309,70 +316,92 @@ class DivergenceGuard:
 
     # ------------------------------------------------------------------ internals
     def _measure(self, loss: torch.Tensor | float) -> probe.Probe:
-        value: float | torch.Tensor
+        """A judged call's probe: the loss, the gradient norm, the buffers and, when a snapshot
+        may follow, the parameters (on the device, not read)."""
         value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
-        norm = None
+        norm = buffers = params = None
         if self.check_grads or self.grad_spike_factor is not None:
             norm = probe.grad_norm(self._params)
-        buffers = params = None
-        if self._calls % self.every == 0:
-            if self.check_buffers:
-                buffers = probe.max_abs(
-                    b for m, n in self._buffer_slots if (b := m._buffers.get(n)) is not None
-                )
-            if self.step >= self._next_snapshot:  # a snapshot may follow: parameters too
-                params = probe.max_abs(self._params)
-        return probe.Probe(self.step, value, norm, buffers, params)
+        if self.check_buffers and self._buffer_slots:
+            buffers = probe.max_abs(
+                b for m, n in self._buffer_slots if (b := m._buffers.get(n)) is not None
+            )
+        step = self.step
+        if step >= self._next_snapshot:  # a snapshot may follow: parameters too
+            params = probe.max_abs(self._params)
+        return probe.Probe(step, value, norm, buffers, params)
 
     def _judge(self) -> bool:
-        """Read the pending probes (one host sync), judge them in order, act on the first bad."""
+        """Read the pending probes (one host sync), judge them in order, act on the first bad.
+
+        The windows see each good value before the next one is judged; they keep the values
+        only when every rank found every value good (else the run rolls back, and the values
+        after the snapshot are gone)."""
         rows = probe.read(self._pending)
         self._pending = []
-        losses, norms = list(self._losses), list(self._norms)
-        flags: list[bool] = []
-        for r in rows:
-            norm = 0.0 if r.norm is None else r.norm
-            flags += [
-                not math.isfinite(r.loss),
-                self.check_grads and not math.isfinite(norm),
-                r.buffers is not None and not math.isfinite(r.buffers),
-                r.params is not None and not math.isfinite(r.params),
-                self._spike(r.loss, losses, self.spike_factor),
-                self._spike(norm, norms, self.grad_spike_factor),
-            ]
-            losses.append(r.loss)
-            if self.grad_spike_factor is not None and math.isfinite(norm):
-                norms.append(norm)
-        flags = any_over_ranks(flags)
-        width = len(_REASONS)
+        losses, norms = self._losses, self._norms
+        several = len(rows) > 1
+        if several:  # judged against windows that grow within the judgement: copies
+            losses, norms = losses.copy(), norms.copy()
+        bad = len(rows) * len(_REASONS)  # (row, reason) coded as row * len(_REASONS) + reason
         for i, r in enumerate(rows):
-            row = flags[i * width : (i + 1) * width]
-            if any(row):
-                reason = _REASONS[row.index(True)]
-                shown = r.norm if "gradient" in reason else r.loss
-                if "buffer" in reason or "parameter" in reason:
-                    shown = r.buffers if "buffer" in reason else r.params
-                self._recover(reason, math.nan if shown is None else shown, r.step)
-                return False
-        for r in rows:
-            self._losses.append(r.loss)
-            norm_ok = r.norm is not None and math.isfinite(r.norm)
-            if self.grad_spike_factor is not None and norm_ok:
-                self._norms.append(r.norm)  # type: ignore[arg-type]
+            fault = self._fault(r, losses, norms)
+            if fault is not None:
+                bad = i * len(_REASONS) + fault
+                break
+            if several:
+                self._keep(r, losses, norms)
+        # every rank acts on the first bad row of any rank, for its first reason: the minimum
+        # code over the ranks (a rank's rows after its own first bad row are never reached)
+        bad = int(min_over_ranks(bad))
+        if bad < len(rows) * len(_REASONS):
+            r, reason = rows[bad // len(_REASONS)], _REASONS[bad % len(_REASONS)]
+            shown = r.norm if "gradient" in reason else r.loss
+            if "buffer" in reason or "parameter" in reason:
+                shown = r.buffers if "buffer" in reason else r.params
+            self._recover(reason, math.nan if shown is None else shown, r.step)
+            return False
+        if several:
+            self._losses, self._norms = losses, norms
+        else:
+            self._keep(rows[0], losses, norms)
         if self.step >= self._next_snapshot:
             self._take_snapshot()
         self._good += 1
         return True
 
-    def _spike(self, value: float, history: list[float], factor: float | None) -> bool:
-        return is_spike(
-            value,
-            history[-self.window :],
-            factor=factor,
-            floor_frac=self.spike_floor_frac,
-            min_delta=self.spike_min_delta,
-            min_history=self.min_history,
-        )
+    def _keep(self, r: probe.Reading, losses: SpikeWindow, norms: SpikeWindow) -> None:
+        """Add a good reading to the windows (a gradient norm: when judged, measured, finite)."""
+        losses.push(r.loss)
+        if self.grad_spike_factor is not None and r.norm is not None and math.isfinite(r.norm):
+            norms.push(r.norm)
+
+    def _fault(self, r: probe.Reading, losses: SpikeWindow, norms: SpikeWindow) -> int | None:
+        """The index in ``_REASONS`` of the first thing wrong with reading ``r`` (None: good),
+        tested in the order of ``_REASONS``."""
+        if not math.isfinite(r.loss):
+            return 0
+        norm = r.norm
+        if self.check_grads and norm is not None and not math.isfinite(norm):
+            return 1
+        if r.buffers is not None and not math.isfinite(r.buffers):
+            return 2
+        if r.params is not None and not math.isfinite(r.params):
+            return 3
+        floor, delta, least = self.spike_floor_frac, self.spike_min_delta, self.min_history
+        if losses.is_spike(
+            r.loss, factor=self.spike_factor, floor_frac=floor, min_delta=delta, min_history=least
+        ):
+            return 4
+        if norm is not None and norms.is_spike(
+            norm,
+            factor=self.grad_spike_factor,
+            floor_frac=floor,
+            min_delta=delta,
+            min_history=least,
+        ):
+            return 5
+        return None
 
     def _take_snapshot(self) -> None:
         step = self.step

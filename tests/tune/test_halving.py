@@ -331,3 +331,23 @@ def test_recipes_that_hold_the_peak_are_centred_lower():
         "plateau",
     }
     assert all(recipes.recipe(n).rate_scale == 0.5 for n in ("constant", "step", "plateau"))
+
+
+def test_extensions_stay_within_the_budget():
+    """With a budget that leaves room for one extension run beyond the worst case, only the
+    most promising family extends, once; the search's cost never exceeds the budget."""
+    base = plan(["a", "b"], HalvingOptions(n_rates=3), steps=90, seeds=(0,))
+    unit = base.rung_cost(0, 1)
+    p = plan(
+        ["a", "b"],
+        HalvingOptions(n_rates=3, budget=base.worst_cost + 1.5 * unit),
+        steps=90,
+        seeds=(0,),
+    )
+
+    def evaluate(rung, configs):  # both families improve upwards; "b" is better throughout
+        return [Score(c, (10.0 - c.exponent - (c.family == "b"),)) for c in configs]
+
+    path = successive_halving(p, 1.0, evaluate)
+    assert [(e.family, len(e.rates)) for e in path.extensions] == [("b", 1)]
+    assert path.cost <= p.budget + 1e-9

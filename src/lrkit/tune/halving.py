@@ -254,10 +254,21 @@ class SearchPath:
 Evaluate = Callable[[Rung, Sequence[Config]], Sequence[Score]]
 
 
+def _affordable(
+    more: Sequence[Config], scores: Sequence[Score], slack: float, unit: float
+) -> tuple[Config, ...]:
+    """The extensions that what is left of the budget (``slack``, each costing ``unit``) pays
+    for: the families with the lowest rung-0 loss first."""
+    n = len(more) if math.isinf(slack) else max(0, math.floor(slack / unit + 1e-9))
+    best_of = {s.config.family: s.loss for s in sorted(scores, key=lambda s: -s.loss)}
+    return tuple(sorted(more, key=lambda c: best_of.get(c.family, math.inf))[:n])
+
+
 def successive_halving(plan: Plan, center: float, evaluate: Evaluate) -> SearchPath:
     """Run ``plan`` around ``center``: score rung 0's configurations (:meth:`Plan.configs`),
     extend the families' ranges while that improves (:func:`extensions`, at most
-    :data:`MAX_EXTEND` rounds), then at each rung promote the next rung's planned size
+    :data:`MAX_EXTEND` rounds, and no more extension runs than the budget leaves after the
+    plan's worst case, the families with the lowest loss first), then at each rung promote the next rung's planned size
     (:func:`promote`) and score those at the next rung; recommend the best of the last
     (:func:`best`). ``evaluate`` does the training (never called with no configurations).
 
@@ -273,10 +284,13 @@ def successive_halving(plan: Plan, center: float, evaluate: Evaluate) -> SearchP
         return list(evaluate(rung, configs)) if configs else []
 
     scores = scored(plan.rungs[0], plan.configs(center))
+    slack = math.inf if plan.budget is None else plan.budget - plan.worst_cost
+    unit = plan.rung_cost(0, 1)
     for _ in range(MAX_EXTEND):
-        more = extensions(scores, plan, center)
+        more = _affordable(extensions(scores, plan, center), scores, slack, unit)
         if not more:
             break
+        slack -= len(more) * unit
         scores += scored(plan.rungs[0], more)
     rungs: list[RungResult] = []
     for rung in plan.rungs:

@@ -94,6 +94,17 @@ def test_multipliers_per_group_every_step(one_thread: None) -> None:
         _train_step(model, opt, sched)
 
 
+def test_values_at_previews_the_unfreezing_factors(one_thread: None) -> None:
+    """Scheduler.values_at(k) gives, for every step (ahead of time), the lr each group will get
+    (0 while frozen, re-warm and bumps included), and writes nothing."""
+    model, opt, sched, _ = _setup()
+    previews = [sched.values_at(k)["lr"] for k in range(TOTAL)]
+    assert [g["lr"] for g in opt.param_groups] == previews[0]
+    for k in range(TOTAL):
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx(previews[k], rel=1e-12)
+        _train_step(model, opt, sched)
+
+
 def test_every_unfreezes_one_block_per_period_from_the_top() -> None:
     """Unfreeze.every('1ep') plans head at 0, then each block below it one epoch later."""
     model = TinyTransformer(depth=3)

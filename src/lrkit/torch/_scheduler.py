@@ -398,11 +398,19 @@ class Scheduler(LRScheduler):
     def values_at(self, step: int) -> dict[str, list[float | None]]:
         """Each hyperparameter's value per group at ``step`` (None: group not driven).
 
-        Computed from the schedules, controllers and multipliers; nothing is written.
+        Computed from the schedules, controllers, multipliers and an :class:`Unfreeze` plan's
+        factors (0 for a group frozen at ``step``); nothing is written.
         """
-        return preview_values(
+        out = preview_values(
             self._bound, self._controllers, self.optimizer.param_groups, self._group_mult, step
         )
+        lrs = out.get("lr")
+        for c in self._after_write:
+            if lrs is not None and hasattr(c, "lr_factor"):
+                lrs[:] = [
+                    None if v is None else v * c.lr_factor(self, i, step) for i, v in enumerate(lrs)
+                ]
+        return out
 
     @property
     def schedules(self) -> dict[str, Any]:

@@ -156,6 +156,16 @@ class Unfreeze(Controller):
                 else:
                     g["lr"] = lr * factor
 
+    def lr_factor(self, scheduler: Any, group: int, step: int) -> float:
+        """The multiplier :meth:`after_write` gives group ``group``'s ``lr`` at ``step`` (0:
+        frozen then), changing nothing: what :meth:`lrkit.torch.Scheduler.values_at` shows."""
+        groups = scheduler.optimizer.param_groups
+        if self._at is None or len(self._at) != len(groups):
+            self._bind(scheduler, groups)
+        assert self._at is not None
+        u = self._at[group]
+        return 0.0 if u is None or step < u else self.factor(u, step)
+
     def factor(self, unfrozen_at: int, step: int) -> float:
         """The multiplier at ``step`` of a group unfrozen at ``unfrozen_at <= step``."""
         j = step - unfrozen_at

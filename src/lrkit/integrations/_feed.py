@@ -64,11 +64,7 @@ def plan_for(
     """
     given = None if train_metrics is None else tuple(train_metrics)
     names = scheduler.metric_names
-    takes_unnamed = any(
-        getattr(c, "metric", None) is None and getattr(c, "watches_metric", True)
-        for c in scheduler._controllers
-    )
-    if monitor is not None and not takes_unnamed:
+    if monitor is not None and not scheduler.takes_unnamed_metric:
         raise ValueError(
             f"{owner}: monitor={monitor!r} feeds the controllers that name no metric, but every "
             f"controller names one ({list(names)}); drop monitor="

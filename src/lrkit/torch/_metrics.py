@@ -72,7 +72,8 @@ class MetricRouter:
         self.watching = [i for i, c in enumerate(self.controllers) if _watches(c)]
         self._names = [_name(c) for c in self.controllers]
         self._watched = metric_names(self.controllers)
-        self._takes_unnamed = any(
+        #: Whether some controller that uses metrics names none (it takes the unnamed one).
+        self.takes_unnamed = any(
             n is None and _watches(c) for n, c in zip(self._names, self.controllers, strict=True)
         )
 
@@ -95,7 +96,7 @@ class MetricRouter:
                 f"the clock use step(to=k)"
             )
         watched = self._watched
-        if metric is not None and not self._takes_unnamed:
+        if metric is not None and not self.takes_unnamed:
             raise TypeError(
                 f"{owner}: got an unnamed metric={metric!r} but every controller watches a "
                 f"named one ({list(watched)}); pass it by name, e.g. "

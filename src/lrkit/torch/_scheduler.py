@@ -299,6 +299,12 @@ class Scheduler(LRScheduler):
         return metric_names(self._controllers)
 
     @property
+    def takes_unnamed_metric(self) -> bool:
+        """Whether a controller that uses metrics names none, and so takes ``step(metric)``'s
+        unnamed value."""
+        return self._router.takes_unnamed
+
+    @property
     def metric_wait(self) -> int | None:
         """Steps a metric-watching controller may go without a metric before it warns once.
 

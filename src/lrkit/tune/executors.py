@@ -83,10 +83,28 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(task_ref: str) -> None:
+def worker_gpu(slot: int, gpus: int) -> int | None:
+    """The CUDA device a pool worker trains on: worker ``slot`` (0, 1, ... in the order the
+    workers start) gets device ``slot % gpus``, so ``jobs`` workers on a machine with ``jobs``
+    GPUs train one trial per GPU; None without CUDA or with one GPU (the default device).
+
+    >>> [worker_gpu(s, 2) for s in range(4)], worker_gpu(0, 1)
+    ([0, 1, 0, 1], None)
+    """
+    return slot % gpus if gpus > 1 else None
+
+
+def _init_worker(task_ref: str, counter: Any = None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    if counter is not None and torch.cuda.is_available():
+        with counter.get_lock():
+            slot = counter.value
+            counter.value += 1
+        gpu = worker_gpu(slot, torch.cuda.device_count())
+        if gpu is not None:
+            torch.cuda.set_device(gpu)  # trials on "cuda" (no index) go to this worker's GPU
     if task_ref not in _TASKS:
         # An initializer that raises makes the pool respawn the worker forever; a task that
         # fails to load here fails again in _work, where the error reaches the caller.
@@ -110,6 +128,9 @@ class LocalPool:
 
     Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process acts on
     it, by terminating the pool (finished runs are already on disk, so ``resume`` continues).
+    On a machine with several CUDA devices each worker takes one (:func:`worker_gpu`), so trials
+    on ``device="cuda"`` run in parallel one per GPU (a device with an index, ``"cuda:1"``, is
+    used as given).
     """
 
     def __init__(self, jobs: int, task_ref: str, task: Task) -> None:
@@ -118,7 +139,8 @@ class LocalPool:
         self.task_ref = task_ref
         self.local = Serial(task)
         ctx = multiprocessing.get_context("spawn")
-        self._pool: Any = ctx.Pool(jobs, initializer=_init_worker, initargs=(task_ref,))
+        counter = ctx.Value("i", 0)
+        self._pool: Any = ctx.Pool(jobs, initializer=_init_worker, initargs=(task_ref, counter))
 
     def run(self, trials: Sequence[Trial]) -> Iterator[RunResult]:
         """Run the trials in the workers (one trial: here); yield results as they finish."""

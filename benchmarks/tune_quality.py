@@ -45,7 +45,6 @@ from suite import SUITE
 
 from lrkit.tune import Task
 from lrkit.tune.finder import find_lr
-from lrkit.tune.search import _val_batches
 
 SEEDS = (0, 1, 2)
 RULES = ("fastai valley", "fastai minimum/10", "fastai steepest", "lrkit 0.x minimum/10", "lrkit")
@@ -87,7 +86,7 @@ def range_row(name: str, seed: int) -> RangeRow:
     out["lrkit 0.x minimum/10"] = old.suggestion
     model, opt = _model(task, seed)
     t0 = time.perf_counter()
-    new = find_lr(model, opt, task.loss, task.batches(seed), val_data=_val_batches(task, "cpu"))
+    new = find_lr(model, opt, task.loss, task.batches(seed), val_data=task.val_batches())
     out["lrkit"] = new.suggestion
     return RangeRow(
         name,

@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> None:
         description=(
             "Run the learning-rate range test on TASK (a built-in: digits, mnist1d, charlm; or "
             "'module:function' / 'file.py:function' returning your own task) and suggest a peak "
-            "rate. The model, optimizer and RNG state are restored afterwards."
+            "rate (its probes scored on the task's validation data, as compare does). The model, "
+            "optimizer and RNG state are restored afterwards."
         ),
     )
     p.add_argument("task", nargs="?", default="digits", help="task (default: digits)")
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         rule=args.rule,
         probe_steps=PROBE_STEPS if args.probe_steps is None else args.probe_steps,
+        val_data=task.val_batches(),
         progress=True,
     )
     if args.output:

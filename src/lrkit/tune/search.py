@@ -273,21 +273,12 @@ def _find_peak(task: Task, where: _FinderPlace) -> FinderResult:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = find_lr(model, opt, task.loss, batches, steps=n, val_data=_val_batches(task, dev))
+        res = find_lr(model, opt, task.loss, batches, steps=n, val_data=task.val_batches(dev))
     finally:
         torch.set_num_threads(threads)
     if path is not None:
         write_json(path, {**tag, **res.to_dict()})
     return res
-
-
-def _val_batches(task: Task, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The validation data in batches of the task's size, at most 2048 examples: what the range
-    test's probes are scored on."""
-    x, y = task.val
-    n = min(len(x), 2048)
-    step = task.batch_size
-    return [(x[i : i + step].to(device), y[i : i + step].to(device)) for i in range(0, n, step)]
 
 
 def _load_finder(path: Path, tag: dict[str, Any]) -> FinderResult | None:

@@ -99,6 +99,15 @@ class Task:
                 idx = perm[i : i + bs]
                 yield x[idx], y[idx]
 
+    def val_batches(
+        self, device: str | torch.device = "cpu", limit: int = 2048
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The validation data in batches of ``batch_size``, at most ``limit`` examples, on
+        ``device``: what the range test's probes are scored on (``find_lr(val_data=...)``)."""
+        x, y = self.val
+        n, step = min(len(x), limit), self.batch_size
+        return [(x[i : i + step].to(device), y[i : i + step].to(device)) for i in range(0, n, step)]
+
     def evaluate(self, model: nn.Module) -> tuple[float, float | None]:
         """Validation loss (mean over the examples) and accuracy (None unless ``accuracy``).
 

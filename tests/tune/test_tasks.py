@@ -139,3 +139,17 @@ def test_task_validation():
         Task("t", train=(x, x), val=(x, x), eval_every=0, **kw)
     with pytest.raises(TypeError, match="train must be an"):
         Task("t", train=[1, 2, 3], val=(x, x), **kw)
+
+
+def test_val_batches_cover_the_validation_data_in_order():
+    """val_batches: the validation data in batches of batch_size, in order, at most `limit`
+    examples (what the range test's probes are scored on)."""
+    task = load_task("digits")
+    got = task.val_batches()
+    x, y = task.val
+    assert all(len(b[0]) <= task.batch_size for b in got)
+    assert torch.equal(torch.cat([b[0] for b in got]), x) and torch.equal(
+        torch.cat([b[1] for b in got]), y
+    )
+    few = task.val_batches(limit=50)
+    assert sum(len(b[0]) for b in few) == 50

@@ -104,8 +104,8 @@ class Task:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The validation data in batches of ``batch_size``, at most ``limit`` examples, on
         ``device``: what the range test's probes are scored on (``find_lr(val_data=...)``)."""
-        x, y = self.val
-        n, step = min(len(x), limit), self.batch_size
+        n, step = min(len(self.val[0]), limit), self.batch_size
+        x, y = self.val[0][:n], self.val[1][:n]
         return [(x[i : i + step].to(device), y[i : i + step].to(device)) for i in range(0, n, step)]
 
     def evaluate(self, model: nn.Module) -> tuple[float, float | None]:

@@ -49,7 +49,7 @@ import diagnose_tasks as dt
 from lrkit.diagnostics import RunLog, diagnose
 
 EXPECT = {
-    "healthy": {"healthy"},
+    "healthy": {"healthy"},  # also overfitting when the run overfits: expected()
     "rate_x10": {"lr_too_high", "diverged"},
     "rate_x30": {"lr_too_high", "diverged"},
     "rate_div100": {"lr_too_low"},
@@ -202,6 +202,27 @@ def collect(
     return [runs[_key(j)] for j in wanted]
 
 
+OVERFIT_RISE = 1.1
+
+
+def overfits(rows: list[dict[str, Any]]) -> bool:
+    """Whether a run's last validation loss is at least ``OVERFIT_RISE`` (1.1) times its
+    minimum: a healthy-rate run that overfits, for which ``overfitting`` is also a right top
+    finding (round 3's rule, fixed before the fresh tasks were run)."""
+    vl = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+    vl = [v for v in vl if math.isfinite(v)]
+    return len(vl) >= 3 and vl[-1] >= OVERFIT_RISE * min(vl)
+
+
+def expected(run: dict[str, Any]) -> set[str]:
+    """The right top findings of ``run``: its case's, plus ``overfitting`` for a healthy run
+    whose validation loss ends clearly above its minimum."""
+    want = set(EXPECT[run["case"]])
+    if run["case"] == "healthy" and overfits(run["rows"]):
+        want.add("overfitting")
+    return want
+
+
 def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each run's top finding and whether it is a right one (the half is the task's current
     one, not the one cached with the run)."""
@@ -216,8 +237,8 @@ def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "half": half,
                 "top": kinds[0],
                 "kinds": kinds,
-                "right": kinds[0] in EXPECT[r["case"]],
-                "found": bool(set(kinds) & EXPECT[r["case"]]),
+                "right": kinds[0] in expected(r),
+                "found": bool(set(kinds) & expected(r)),
             }
         )
     return out

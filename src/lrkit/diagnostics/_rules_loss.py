@@ -305,6 +305,5 @@ def warmup_too_short(
     if peak is not None:
         spec = warmup_cosine(peak, log.total_steps, 0.05)
         advice += f", e.g. warmup(cosine({fmt(peak)}, ...), steps='5%')"
-    return Finding(
-        "warmup_too_short", min(0.8, 0.55 + r / 2), s, t, text, tuple(ev.items()), advice, spec
-    )
+    # the rate-too-high symptom it explains (capped at 0.85) ranks after it; diverged does not
+    return Finding("warmup_too_short", 0.86, s, t, text, tuple(ev.items()), advice, spec)

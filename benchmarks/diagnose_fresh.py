@@ -30,9 +30,9 @@ Rules fixed before any pathology was run (the same as round 2's for the suite ta
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import inspect
+import itertools
 import json
 import math
 import sys
@@ -162,7 +162,7 @@ class Reverser(nn.Module):
 
 def _mlp(sizes: tuple[int, ...], act: type[nn.Module] = nn.ReLU) -> nn.Module:
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
+    for a, b in itertools.pairwise(sizes[:-1]):
         layers += [nn.Linear(a, b), act()]
     return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]))
 

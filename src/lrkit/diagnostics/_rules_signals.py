@@ -183,9 +183,9 @@ def _first_updates_apart(log: RunLog, hi: str, lo: str, decades: float, first: i
     a, b = log.group_ratio.get(hi), log.group_ratio.get(lo)
     if a is None or b is None:
         return 0.0
-    a, b = np.asarray(a)[:first], np.asarray(b)[:first]
-    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-    if ok.sum() < 3:
+    a, b = np.asarray(a), np.asarray(b)
+    ok = np.flatnonzero(np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0))[:first]
+    if ok.size < 3:
         return 0.0
     gap = float(np.median(np.log10(a[ok])) - np.median(np.log10(b[ok])))
     return gap if gap >= decades else 0.0

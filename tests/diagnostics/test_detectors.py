@@ -248,3 +248,14 @@ def test_not_converged_after_an_anneal_needs_a_large_fall() -> None:
     log = synthetic.make(synthetic.progress_loss(lr), lr, val=val)
     assert dg.not_converged(log) is None
     assert dg.not_converged(log, annealed_fall=0.1) is not None
+
+
+def test_lr_too_low_not_called_when_updates_are_already_large() -> None:
+    """A slow steady fall with updates of ~3% of the weights per step is not a rate too low
+    (the slow-fall rule needs a typical update ratio below 1e-2); with ~1e-5 it is."""
+    low = synthetic.warmup_cosine(peak=synthetic.PEAK / 100)
+    t = np.arange(synthetic.N, dtype=float)
+    loss = 2.3 - 0.0006 * t
+    big = synthetic.make(loss, low, ratio_scale={k: 3000.0 for k in synthetic.LAYERS})
+    assert dg.lr_too_low(big) is None
+    assert dg.lr_too_low(CASES["lr_too_low"]) is not None

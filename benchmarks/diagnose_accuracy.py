@@ -7,7 +7,7 @@ healthy and with one pathology injected:
 ==============  ===============================================  ===========================
 case            what changes from the healthy run                right top finding
 ==============  ===============================================  ===========================
-healthy         warmup 5% + cosine to 0 at the task's peak P     ``healthy``
+healthy         warmup 5% + cosine to 0 at the task's peak P     ``healthy`` (*)
 rate_x10/x30    peak 10P / 30P                                   ``lr_too_high``/``diverged``
 rate_div100     peak P/100                                       ``lr_too_low``
 no_warmup       transformers only: cosine from 10P at step 0     ``warmup_too_short``
@@ -16,6 +16,8 @@ tiny_data       3% of the training set (many epochs)             ``overfitting``
 layer_x100      one layer's rate x100 (its own param group)      ``layer_imbalance``
 layer_div1000   one layer's rate /1000                           ``layer_imbalance``
 ==============  ===============================================  ===========================
+
+(*) or ``overfitting`` when the run's last validation loss is >= 1.1x its minimum (round 3).
 
 Round 3: development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's 4 development
 and 4 evaluation tasks) and the 13 of ``benchmarks/suite.py`` through

@@ -7,7 +7,7 @@ healthy and with one pathology injected:
 ==============  ===============================================  ===========================
 case            what changes from the healthy run                right top finding
 ==============  ===============================================  ===========================
-healthy         warmup 5% + cosine to 0 at the task's peak P     ``healthy``
+healthy         warmup 5% + cosine to 0 at the task's peak P     ``healthy`` (*)
 rate_x10/x30    peak 10P / 30P                                   ``lr_too_high``/``diverged``
 rate_div100     peak P/100                                       ``lr_too_low``
 no_warmup       transformers only: cosine from 10P at step 0     ``warmup_too_short``
@@ -17,10 +17,13 @@ layer_x100      one layer's rate x100 (its own param group)      ``layer_imbalan
 layer_div1000   one layer's rate /1000                           ``layer_imbalance``
 ==============  ===============================================  ===========================
 
-Development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's 4 development and 4
-evaluation tasks); evaluation tasks: the 13 of ``benchmarks/suite.py`` through
-``benchmarks/diagnose_suite.py`` (peak from the oracle grid, ``--oracle``), on which no detector
-was tuned. The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a
+(*) or ``overfitting`` when the run's last validation loss is >= 1.1x its minimum (round 3).
+
+Round 3: development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's 4 development
+and 4 evaluation tasks) and the 13 of ``benchmarks/suite.py`` through
+``benchmarks/diagnose_suite.py`` (round 2's evaluation tasks; peak from the oracle grid,
+``--oracle``); evaluation tasks: the 7 of ``benchmarks/diagnose_fresh.py`` (peak from their own
+grid, ``benchmarks/data/diagnose_fresh_peaks.json``), on which no detector was tuned. The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a
 change of the detectors takes a second. Thresholds are tuned on the development tasks only;
 the evaluation tasks are reported as they came out. Run:
 ``python benchmarks/diagnose_accuracy.py --jobs 1`` (about 2.5 minutes on one busy core from
@@ -41,13 +44,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import diagnose_fresh as df
 import diagnose_suite as ds
 import diagnose_tasks as dt
 
 from lrkit.diagnostics import RunLog, diagnose
 
 EXPECT = {
-    "healthy": {"healthy"},
+    "healthy": {"healthy"},  # also overfitting when the run overfits: expected()
     "rate_x10": {"lr_too_high", "diverged"},
     "rate_x30": {"lr_too_high", "diverged"},
     "rate_div100": {"lr_too_low"},
@@ -75,15 +79,22 @@ def _schedule(task: dt.DiagTask, case: str) -> Any:
 
 
 def task_by_name(name: str, oracle: str | None = None) -> dt.DiagTask:
-    """A development task of ``diagnose_tasks`` or an evaluation task of ``diagnose_suite``."""
-    return dt.BY_NAME[name] if name in dt.BY_NAME else ds.diag_task(name, oracle)
+    """A task of ``diagnose_tasks``, ``diagnose_suite`` or ``diagnose_fresh``."""
+    if name in dt.BY_NAME:
+        return dt.BY_NAME[name]
+    return df.diag_task(name) if name in df.SPECS else ds.diag_task(name, oracle)
+
+
+def half_of(name: str) -> str:
+    """Round 3: ``"eval"`` for the fresh tasks, ``"dev"`` for the other 21."""
+    return "eval" if name in df.SPECS else "dev"
 
 
 def tasks(half: str, oracle: str | None = None, only: list[str] | None = None) -> list[dt.DiagTask]:
     """The tasks of ``half`` (``"dev"``, ``"eval"`` or ``"both"``), development first; only
     those named in ``only`` when given."""
-    names = [t.name for t in dt.TASKS] if half in ("dev", "both") else []
-    names += ds.names() if half in ("eval", "both") else []
+    names = [t.name for t in dt.TASKS] + ds.names() if half in ("dev", "both") else []
+    names += df.names() if half in ("eval", "both") else []
     return [task_by_name(n, oracle) for n in names if only is None or n in only]
 
 
@@ -193,6 +204,27 @@ def collect(
     return [runs[_key(j)] for j in wanted]
 
 
+OVERFIT_RISE = 1.1
+
+
+def overfits(rows: list[dict[str, Any]]) -> bool:
+    """Whether a run's last validation loss is at least ``OVERFIT_RISE`` (1.1) times its
+    minimum: a healthy-rate run that overfits, for which ``overfitting`` is also a right top
+    finding (round 3's rule, fixed before the fresh tasks were run)."""
+    vl = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+    vl = [v for v in vl if math.isfinite(v)]
+    return len(vl) >= 3 and vl[-1] >= OVERFIT_RISE * min(vl)
+
+
+def expected(run: dict[str, Any]) -> set[str]:
+    """The right top findings of ``run``: its case's, plus ``overfitting`` for a healthy run
+    whose validation loss ends clearly above its minimum."""
+    want = set(EXPECT[run["case"]])
+    if run["case"] == "healthy" and overfits(run["rows"]):
+        want.add("overfitting")
+    return want
+
+
 def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each run's top finding and whether it is a right one (the half is the task's current
     one, not the one cached with the run)."""
@@ -200,15 +232,15 @@ def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in runs:
         findings = diagnose(RunLog.from_rows(r["rows"]))
         kinds = [f.kind for f in findings]
-        half = "dev" if r["task"] in dt.BY_NAME else "eval"
+        half = half_of(r["task"])
         out.append(
             {
                 **{k: r[k] for k in ("task", "case", "seed", "wall_s")},
                 "half": half,
                 "top": kinds[0],
                 "kinds": kinds,
-                "right": kinds[0] in EXPECT[r["case"]],
-                "found": bool(set(kinds) & EXPECT[r["case"]]),
+                "right": kinds[0] in expected(r),
+                "found": bool(set(kinds) & expected(r)),
             }
         )
     return out

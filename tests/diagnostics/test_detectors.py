@@ -210,3 +210,52 @@ def test_min_severity_filters() -> None:
     """Findings below min_severity are dropped (healthy when none is left)."""
     log = CASES["plateau"]
     assert dg.diagnose(log, min_severity=0.99)[0].kind == "healthy"
+
+
+def test_layer_imbalance_on_group_rates_felt_in_the_first_updates() -> None:
+    """Groups 100x apart whose first recorded updates differ 30x in size read as
+    layer_imbalance at severity 0.5 although the run learnt (a layer at 100x under Adam)."""
+    learnt = synthetic.progress_loss(synthetic.warmup_cosine())
+    log = _two_groups(learnt, 100.0)
+    hot = np.array(log.group_ratio["hot"])
+    sampled = np.flatnonzero(np.isfinite(hot))[:10]
+    hot[sampled] *= 30.0
+    felt = dg.RunLog(
+        steps=log.steps,
+        loss=log.loss,
+        hparams=log.hparams,
+        group_ratio={"rest": log.group_ratio["rest"], "hot": hot},
+    )
+    f = dg.layer_imbalance(felt)
+    assert f is not None and f.severity == 0.5 and "first updates" in f.summary
+
+
+def test_warmup_too_short_ranks_before_the_rate_it_explains() -> None:
+    """A recovered early jump at a rate at its peak from step 0 ranks warmup_too_short first,
+    before an lr_too_high finding on the same jump."""
+    kinds = [f.kind for f in dg.diagnose(CASES["warmup_too_short"])]
+    assert kinds[0] == "warmup_too_short"
+    f = dg.warmup_too_short(CASES["warmup_too_short"])
+    assert f is not None and f.severity > 0.85
+
+
+def test_not_converged_after_an_anneal_needs_a_large_fall() -> None:
+    """A validation loss still falling ~14% over the last quarter while the rate anneals to 0
+    is the decay's own gain (silent); the old 10% threshold would have fired."""
+    lr = synthetic.warmup_cosine()
+    t = np.arange(synthetic.N, dtype=float)
+    val = 0.5 * np.exp(-0.6 * t / synthetic.N)
+    log = synthetic.make(synthetic.progress_loss(lr), lr, val=val)
+    assert dg.not_converged(log) is None
+    assert dg.not_converged(log, annealed_fall=0.1) is not None
+
+
+def test_lr_too_low_not_called_when_updates_are_already_large() -> None:
+    """A slow steady fall with updates of ~3% of the weights per step is not a rate too low
+    (the slow-fall rule needs a typical update ratio below 1e-2); with ~1e-5 it is."""
+    low = synthetic.warmup_cosine(peak=synthetic.PEAK / 100)
+    t = np.arange(synthetic.N, dtype=float)
+    loss = 2.3 - 0.0006 * t
+    big = synthetic.make(loss, low, ratio_scale={k: 3000.0 for k in synthetic.LAYERS})
+    assert dg.lr_too_low(big) is None
+    assert dg.lr_too_low(CASES["lr_too_low"]) is not None

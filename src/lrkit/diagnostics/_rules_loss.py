@@ -204,7 +204,9 @@ def lr_too_low(
     max_fall: float = math.log(1 / 0.6),
     tiny_fall: float = 0.15,
     keep: float = 0.5,
-    ratio_low: float = 1e-4,
+    ratio_low: float = 3e-4,
+    ratio_tiny: float = 5e-4,
+    ratio_high: float = 1e-2,
     calm: float = 0.15,
 ) -> Finding | None:
     """A slow, steady fall: the rate could be higher.
@@ -212,9 +214,11 @@ def lr_too_low(
     With ``fall = head - tail`` (log units), the halves' falls ``f1``, ``f2`` and their falls
     per unit of rate spent ``e_i = f_i / sum(r over half i)``: fires when the smoothed loss is
     calm (``rebound < max(calm, 3 * noise)``) and either hardly moved (``fall < tiny_fall``:
-    14%, with a typical update ratio below ``5 * ratio_low`` when recorded), or fell less than ``max_fall`` (40%) at an unchanged pace per unit of rate (``keep *
-    e1 <= e2 <= e1 / keep``: not levelling off, and not falling only once the rate decays,
-    which is a high rate's sign), or its typical update ratio is below ``ratio_low``.
+    14%, with a typical update ratio below ``ratio_tiny`` when recorded), or fell less than
+    ``max_fall`` (40%) at an unchanged pace per unit of rate (``keep * e1 <= e2 <= e1 /
+    keep``: not levelling off, and not falling only once the rate decays, which is a high
+    rate's sign) with a typical update ratio below ``ratio_high`` (1e-2) when recorded, or its
+    typical update ratio is below ``ratio_low`` (3e-4; the rule of thumb is ~1e-3).
     """
     c = curve(log)
     if c is None:
@@ -231,8 +235,10 @@ def lr_too_low(
     else:
         e1, e2 = f1, f2
     # a loss that hardly moved with updates of normal size is stuck (lr_too_high), not slow
-    tiny = fall < tiny_fall and (ratio is None or ratio < 5 * ratio_low)
-    slow = 0 < fall < max_fall and f2 > 0 and keep * e1 <= e2 <= e1 / keep
+    tiny = fall < tiny_fall and (ratio is None or ratio < ratio_tiny)
+    # updates that already move the weights >= 1% a step are not too small: no slow-fall call
+    big = ratio is not None and ratio >= ratio_high
+    slow = 0 < fall < max_fall and f2 > 0 and keep * e1 <= e2 <= e1 / keep and not big
     small_steps = ratio is not None and ratio < ratio_low and fall > -c.noise
     if r >= max(calm, 3 * c.noise) or not (tiny or slow or small_steps):
         return None
@@ -305,6 +311,5 @@ def warmup_too_short(
     if peak is not None:
         spec = warmup_cosine(peak, log.total_steps, 0.05)
         advice += f", e.g. warmup(cosine({fmt(peak)}, ...), steps='5%')"
-    return Finding(
-        "warmup_too_short", min(0.8, 0.55 + r / 2), s, t, text, tuple(ev.items()), advice, spec
-    )
+    # the rate-too-high symptom it explains (capped at 0.85) ranks after it; diverged does not
+    return Finding("warmup_too_short", 0.86, s, t, text, tuple(ev.items()), advice, spec)

@@ -78,7 +78,7 @@ def not_converged(
     *,
     tail_frac: float = 0.25,
     min_fall: float = 0.03,
-    annealed_fall: float = 0.1,
+    annealed_fall: float = 0.25,
     min_val: int = 6,
 ) -> Finding | None:
     """Still falling at the end: a longer run (or a later decay) would reach a lower loss.
@@ -86,7 +86,7 @@ def not_converged(
     Judges the validation loss when it has at least ``min_val`` evaluations, else the binned
     training loss; silent when a loss is not finite. Over the last ``tail_frac`` of the run, with ``v`` the least-squares fall per
     point and ``m`` the points: fires when the projected fall ``v * m >= min_fall`` (3% in log
-    units; ``annealed_fall``, 10%, when the rate ended below 0.2 of its peak, as the end of a
+    units; ``annealed_fall``, 0.25: 22%, when the rate ended below 0.2 of its peak, as the end of a
     decay brings its own gain) and the last half of that tail is still falling.
     """
     if not np.all(np.isfinite(log.loss)):

@@ -113,6 +113,7 @@ def layer_imbalance(
     unstable: float = 0.4,
     stuck: float = 0.1,
     quiet: float = 5e-4,
+    decades_felt: float = 0.7,
 ) -> Finding | None:
     """One layer's update-to-weight ratio is orders of magnitude off the others' (or one
     group's rate is, and the run is unstable).
@@ -131,12 +132,16 @@ def layer_imbalance(
     smoothed loss rose ``unstable`` above its running best) or failed to learn (the loss fell
     less than ``stuck``, 10% in log units, from its first to its last bins): a layer whose
     rate blew it up (or killed it) within the first steps, before its update ratio could show
-    it.
+    it. Groups that far apart whose first 10 recorded updates differ in size (median update
+    ratio of the high-rate group over the low-rate one's) by ``decades_felt`` (0.7: 5x) or
+    more are reported at severity 0.5 even in a stable run: under Adam a layer at 100x shows
+    only there, before its weights grow (a deliberate fine-tuning split is flagged too, and
+    says so).
     """
     per = layer_offsets(log, early_frac)
     off = np.array([per[k][0] for k in per])
     if not per or len(per) < 2 or float(np.max(np.abs(off))) < decades:
-        return _group_rates(log, decades, unstable, stuck)
+        return _group_rates(log, decades, unstable, stuck, decades_felt)
     names = list(per)
     typical = np.array([abs(math.log10(per[k][1]) + 3) for k in names])
     w = int(np.argmax(np.round(np.abs(off), 6) + 1e-3 * typical))
@@ -172,7 +177,23 @@ def layer_imbalance(
     )
 
 
-def _group_rates(log: RunLog, decades: float, unstable: float, stuck: float) -> Finding | None:
+def _first_updates_apart(log: RunLog, hi: str, lo: str, decades: float, first: int = 10) -> float:
+    """How many decades group ``hi``'s update ratio exceeds group ``lo``'s over the first
+    ``first`` recorded updates (medians), when that is at least ``decades``; else 0."""
+    a, b = log.group_ratio.get(hi), log.group_ratio.get(lo)
+    if a is None or b is None:
+        return 0.0
+    a, b = np.asarray(a), np.asarray(b)
+    ok = np.flatnonzero(np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0))[:first]
+    if ok.size < 3:
+        return 0.0
+    gap = float(np.median(np.log10(a[ok])) - np.median(np.log10(b[ok])))
+    return gap if gap >= decades else 0.0
+
+
+def _group_rates(
+    log: RunLog, decades: float, unstable: float, stuck: float, decades_felt: float
+) -> Finding | None:
     groups = log.hparams.get("lr", {})
     if len(groups) < 2:
         return None
@@ -188,23 +209,34 @@ def _group_rates(log: RunLog, decades: float, unstable: float, stuck: float) -> 
     bad = not np.all(np.isfinite(log.loss))
     rose = c is not None and running_rebound(c.smooth)[0] >= unstable
     flat = c is not None and c.head(2) - c.tail(3) < stuck
-    if not (bad or rose or flat):
+    felt = _first_updates_apart(log, hi, lo, decades_felt)
+    if not (bad or rose or flat or felt):
         return None
     others = float(np.median([v for g, v in med.items() if g != hi]))
     mult = others / med[hi]
     ev = {"group_lr": med[hi], "other_lr": others, "decades_apart": spread}
     text = (
         f"group {hi!r} runs at {fmt(med[hi] / others)}x the rate of the others and the run "
-        + ("diverged" if bad else "was unstable" if rose else "failed to learn")
+        + (
+            "diverged"
+            if bad
+            else "was unstable"
+            if rose
+            else "failed to learn"
+            if flat
+            else f"its first updates were {fmt(10**felt)}x the others' in size"
+        )
         + ": that layer's updates are far larger than the rest's"
     )
     advice = (
         f"lower {hi!r}'s rate ~{fmt(1 / mult)}x, to about the others' (divide its multiplier "
         f"in Scheduler(opt, lr=..., group_mult={{'{hi}': ...}}) by {fmt(1 / mult)})"
     )
+    if felt and not (bad or rose or flat):
+        text += " (if the groups' rates differ on purpose, as in fine-tuning, ignore this)"
     return Finding(
         "layer_imbalance",
-        1.0 if bad else 0.85,
+        1.0 if bad else 0.85 if (rose or flat) else 0.5,
         int(log.steps[0]),
         int(log.steps[-1]),
         text,

@@ -38,7 +38,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import SUITE
+from suite import SUITE as _SUITE
+from suite_fresh import FRESH
+
+#: Every task with an oracle: the suite's two halves and the second evaluation set.
+SUITE = {**_SUITE, **FRESH}
 
 CACHE = Path(__file__).resolve().parent / "data" / "oracle.json"
 SEEDS = (0, 1, 2)

@@ -23,6 +23,8 @@ labels against being right.
 
 Run: ``python benchmarks/tune_quality.py`` (both parts, both halves; the oracle must be cached
 first). ``--half dev`` while developing a rule: the evaluation half is for reporting only.
+``--half eval2``: the second evaluation set (``benchmarks/suite_fresh.py``: 7 tasks made after
+the rule and the defaults were frozen).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import oracle
-from suite import SUITE
+from oracle import SUITE
 
 from lrkit.tune import Task
 from lrkit.tune.finder import find_lr
@@ -254,7 +256,7 @@ def search_table(rows: list[SearchRow], half: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Print the tables."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--half", choices=("dev", "eval", "both"), default="both")
+    p.add_argument("--half", choices=("dev", "eval", "eval2", "both", "all"), default="both")
     p.add_argument("--part", choices=("range", "search", "both"), default="both")
     p.add_argument("--tasks", nargs="*", default=None)
     p.add_argument("--detail", action="store_true")
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     oracles = oracle.load()
-    halves = ("dev", "eval") if args.half == "both" else (args.half,)
+    halves = {"both": ("dev", "eval"), "all": ("dev", "eval", "eval2")}.get(args.half, (args.half,))
     names = [n for n in (args.tasks or list(SUITE)) if SUITE[n].half in halves and n in oracles]
     if args.part in ("range", "both"):
         rows = []

@@ -124,15 +124,11 @@ def run_one(name: str, case: str, seed: int, oracle: str | None = None) -> dict[
     opt = task.optimizer(params, task.peak)
     sched = Scheduler(opt, lr=_schedule(task, case), group_mult=group_mult)
     mon = Monitor(model, opt)
-    gen = torch.Generator().manual_seed(1000 + seed)
+    order = dt.batch_indices(len(xt), task.batch, seed)
     val_every = max(1, task.steps // 20)
     t0 = time.perf_counter()
-    perm, pos = torch.randperm(len(xt), generator=gen), 0
     for k in range(task.steps):
-        if pos + task.batch > len(xt):
-            perm, pos = torch.randperm(len(xt), generator=gen), 0
-        idx = perm[pos : pos + task.batch]
-        pos += task.batch
+        idx = next(order)
         loss = task.loss(model(xt[idx]), yt[idx])
         loss.backward()
         opt.step()

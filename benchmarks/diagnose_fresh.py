@@ -44,24 +44,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 from diagnose_suite import hot_layer, is_transformer
-from diagnose_tasks import Data, DiagTask
+from diagnose_tasks import Data, DiagTask, _standard, batch_indices
+from diagnose_tasks import _split as _seeded_split
+from suite import GRID_LOW
 from torch import nn
 
 PEAKS = Path(__file__).resolve().parent / "data" / "diagnose_fresh_peaks.json"
-GRID_LOW = {"SGD": 4e-3, "SGD+momentum": 1e-3, "Adam": 1e-4, "AdamW": 1e-4}
 GRID_SIZE = 10
 GRID_MAX = 14
 
 
-def _split(x: np.ndarray, y: np.ndarray, frac: float = 0.25, seed: int = 5) -> tuple[Data, Data]:
-    perm = np.random.default_rng(seed).permutation(len(x))
-    n = round(len(x) * frac)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    return (xt[perm[n:]], yt[perm[n:]]), (xt[perm[:n]], yt[perm[:n]])
-
-
-def _standard(x: np.ndarray) -> np.ndarray:
-    return ((x - x.mean(0)) / (x.std(0) + 1e-8)).astype(np.float32)
+def _split(x: np.ndarray, y: np.ndarray, frac: float = 0.25) -> tuple[Data, Data]:
+    """``diagnose_tasks``' split with this file's seed, 5."""
+    return _seeded_split(x, y, seed=5, frac=frac)
 
 
 @functools.cache
@@ -268,13 +263,9 @@ def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
     opt = task.optimizer(model.parameters(), peak)
     n, w = task.steps, math.ceil(0.05 * task.steps)
     sched = Scheduler(opt, lr=lrkit.warmup(lrkit.cosine(peak, 0.0, steps=n - w), steps=w))
-    gen = torch.Generator().manual_seed(1000 + seed)
-    perm, pos = torch.randperm(len(xt), generator=gen), 0
+    order = batch_indices(len(xt), task.batch, seed)
     for _ in range(n):
-        if pos + task.batch > len(xt):
-            perm, pos = torch.randperm(len(xt), generator=gen), 0
-        idx = perm[pos : pos + task.batch]
-        pos += task.batch
+        idx = next(order)
         loss = task.loss(model(xt[idx]), yt[idx])
         loss.backward()
         opt.step()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,17 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int = 0, frac: float = 0.25) -> t
 
 def _standard(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean(0)) / (x.std(0) + 1e-8)).astype(np.float32)
+
+
+def batch_indices(n: int, batch: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless mini-batches of row indices over ``n`` rows: consecutive slices of a shuffle,
+    reshuffled when the next slice would run past the end; the order depends only on
+    ``seed``."""
+    gen = torch.Generator().manual_seed(1000 + seed)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for pos in range(0, max(n - batch, 0) + 1, batch):
+            yield perm[pos : pos + batch]
 
 
 @functools.cache

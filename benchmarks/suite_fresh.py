@@ -22,8 +22,6 @@ from suite import SuiteTask
 
 from lrkit.tune import Task
 
-_GRID_LOW = {"SGD": 4e-3, "SGD+momentum": 1e-3, "Adam": 1e-4, "AdamW": 1e-4}
-
 
 def make(name: str) -> Task:
     """The fresh task ``name`` as a Task: the same data, model, optimizer, loss, steps and batch
@@ -44,6 +42,6 @@ def make(name: str) -> Task:
 
 
 FRESH: dict[str, SuiteTask] = {
-    name: SuiteTask(name, "eval2", spec[2], _GRID_LOW[spec[2]], functools.partial(make, name))
+    name: SuiteTask(name, "eval2", spec[2], functools.partial(make, name))
     for name, spec in df.SPECS.items()
 }

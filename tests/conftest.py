@@ -38,3 +38,35 @@ def task() -> Any:
     from lrkit.tune.tasks import load_task
 
     return load_task("digits")
+
+
+class RecordingBar:
+    """A stand-in for compare's progress bar that records its total at every update."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n, self.totals = total, 0, [total]
+
+    def update(self, k: int) -> None:
+        self.n += k
+        self.totals.append(self.total)
+
+    def set_postfix_str(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def progress_bars(monkeypatch: pytest.MonkeyPatch) -> list[RecordingBar]:
+    """compare's progress bars, recorded (one RecordingBar per bar it opens)."""
+    from lrkit.tune import search
+
+    bars: list[RecordingBar] = []
+
+    def make(enabled: bool, total: int, initial: int) -> RecordingBar:
+        bars.append(RecordingBar(total))
+        return bars[-1]
+
+    monkeypatch.setattr(search, "progress_bar", make)
+    return bars

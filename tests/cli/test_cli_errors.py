@@ -64,36 +64,15 @@ def test_compare_help_lists_builtin_tasks(capsys):
     assert all(name in out for name in ("digits", "mnist1d", "charlm"))
 
 
-def test_progress_total_known_from_the_start(monkeypatch):
+def test_progress_total_known_from_the_start(progress_bars):
     """The bar's total is set once, before the range test, to the most runs the search can
     take; it never grows, and it ends at what was done."""
     from lrkit.tune import search
 
-    bars = []
-
-    class Bar:
-        def __init__(self, total):
-            self.total, self.n, self.totals = total, 0, [total]
-
-        def update(self, k):
-            self.n += k
-            self.totals.append(self.total)
-
-        def set_postfix_str(self, *a, **k):
-            pass
-
-        def close(self):
-            pass
-
-    def fake(enabled, total, initial):
-        bars.append(Bar(total))
-        return bars[-1]
-
-    monkeypatch.setattr(search, "progress_bar", fake)
     comp = search.compare(
         "digits", schedules=["constant", "cosine"], seeds=1, steps=12, refine_top=1, search="grid"
     )
-    bar = bars[0]
+    bar = progress_bars[0]
     n_runs = len(comp.runs) + sum(len(r.runs) for r in comp.refinements)
     assert bar.totals[0] == 1 + 2 + 1 * 3  # range test + 2 runs + 3 refinement rates x 1 seed
     assert set(bar.totals) == {bar.totals[0]} and bar.n == n_runs + 1 == bar.total

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import lrkit
-from lrkit.tune import search as search_mod
 from lrkit.tune.halving import DEFAULT_BUDGET
 from lrkit.tune.search import compare
 
@@ -141,30 +140,11 @@ def test_nothing_converges_nothing_is_recommended():
     assert comp.refined_peak == 1e6
 
 
-def test_progress_bar_total_is_the_plans_most(monkeypatch):
+def test_progress_bar_total_is_the_plans_most(progress_bars):
     """The bar's total is known from the start: the range test plus the plan's most runs; it
     ends at the runs actually done."""
-    bars = []
-
-    class Bar:
-        def __init__(self, total):
-            self.total, self.n, self.totals = total, 0, [total]
-
-        def update(self, k):
-            self.n += k
-            self.totals.append(self.total)
-
-        def set_postfix_str(self, *a, **k):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(
-        search_mod, "progress_bar", lambda on, total, n: bars.append(Bar(total)) or bars[-1]
-    )
     comp = compare("digits", **{**KW, "peak": None, "n_rates": 3, "finder_steps": 30})
-    (bar,) = bars
+    (bar,) = progress_bars
     plan = comp.search_path.plan
     assert bar.totals[0] == 1 + plan.most_runs == 1 + (6 + 0 + 1 * 2) + 3 * 2
     assert set(bar.totals) == {bar.totals[0]}

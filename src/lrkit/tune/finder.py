@@ -240,7 +240,8 @@ def find_lr(
         sug = None
     alternatives = dict(sug.alternatives) if sug is not None else {}
     if probes:
-        sug = _probe_suggestion(probes, start_loss, alternatives)
+        sug = probe_rule.choose_probe([p[0] for p in probes], [p[1] for p in probes], start_loss)
+        alternatives["probe"] = sug.rate
     assert sug is not None
     return FinderResult(
         rates=r,
@@ -317,16 +318,6 @@ def _run_probes(
     for rate in probe_rule.refine_rates(best):
         out[rate] = probe(rate)
     return tuple(sorted(out.items()))
-
-
-def _probe_suggestion(
-    probes: tuple[tuple[float, float], ...], start_loss: float, ramp_rules: dict[str, float]
-) -> _suggest.Suggestion:
-    """The probe rule's suggestion, with the ramp's rules kept as alternatives."""
-    rates = [p[0] for p in probes]
-    sug = probe_rule.choose_probe(rates, [p[1] for p in probes], start_loss)
-    ramp_rules["probe"] = sug.rate
-    return sug
 
 
 def _progress(enabled: bool, total: int) -> Any:

@@ -260,7 +260,9 @@ def _affordable(
     """The extensions that what is left of the budget (``slack``, each costing ``unit``) pays
     for: the families with the lowest rung-0 loss first."""
     n = len(more) if math.isinf(slack) else max(0, math.floor(slack / unit + 1e-9))
-    best_of = {s.config.family: s.loss for s in sorted(scores, key=lambda s: -s.loss)}
+    best_of: dict[str, float] = {}
+    for sc in scores:
+        best_of[sc.config.family] = min(best_of.get(sc.config.family, math.inf), sc.loss)
     return tuple(sorted(more, key=lambda c: best_of.get(c.family, math.inf))[:n])
 
 

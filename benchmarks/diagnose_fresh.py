@@ -25,6 +25,9 @@ Rules fixed before any pathology was run (the same as round 2's for the suite ta
 - **the layer of the layer cases**: the first module owning a ``weight``
   (``diagnose_suite.hot_layer``);
 - **transformer** (the ``no_warmup`` case): the model contains an ``nn.TransformerEncoder``.
+
+The machinery takes the spec table as an argument (:func:`make_task`, :func:`healthy_val_loss`,
+:func:`grid_peaks`, :func:`main`), so round 4's set (``benchmarks/diagnose_fresh4.py``) reuses it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import itertools
 import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,10 +159,19 @@ class Reverser(nn.Module):
         return self.head(self.body(self.embed(x) + self.pos))
 
 
-def _mlp(sizes: tuple[int, ...], act: type[nn.Module] = nn.ReLU) -> nn.Module:
+def _mlp(
+    sizes: tuple[int, ...],
+    act: type[nn.Module] = nn.ReLU,
+    *,
+    norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """Linear layers of ``sizes``; after each hidden one a LayerNorm (``norm``), ``act`` and a
+    dropout (``dropout`` > 0)."""
     layers: list[nn.Module] = []
     for a, b in itertools.pairwise(sizes[:-1]):
-        layers += [nn.Linear(a, b), act()]
+        layers += [nn.Linear(a, b), *([nn.LayerNorm(b)] if norm else []), act()]
+        layers += [nn.Dropout(dropout)] if dropout > 0 else []
     return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]))
 
 
@@ -169,8 +182,11 @@ OPTIMIZERS = {
     "AdamW": lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=0.01),
 }
 
-# name: (data, model, optimizer, loss, steps, batch)
-SPECS: dict[str, tuple[Any, Any, str, Any, int, int]] = {
+#: A task of a fresh set: (data, model, optimizer name (a key of OPTIMIZERS and GRID_LOW), loss,
+#: steps, batch).
+Spec = tuple[Any, Any, str, Any, int, int]
+
+SPECS: dict[str, Spec] = {
     "moons-mlp": (
         _moons,
         functools.partial(_mlp, (2, 32, 32, 2), nn.Tanh),
@@ -223,8 +239,10 @@ SPECS: dict[str, tuple[Any, Any, str, Any, int, int]] = {
 }
 
 
-def _base(name: str, peak: float = float("nan")) -> DiagTask:
-    data, model, opt, loss, steps, batch = SPECS[name]
+def make_task(specs: Mapping[str, Spec], name: str, peak: float = math.nan) -> DiagTask:
+    """The task ``name`` of the table ``specs`` as an evaluation task at ``peak``; its layer
+    and transformer flag read from a model built at seed 0."""
+    data, model, opt, loss, steps, batch = specs[name]
     torch.manual_seed(0)
     m = model()
     return DiagTask(
@@ -233,29 +251,24 @@ def _base(name: str, peak: float = float("nan")) -> DiagTask:
     )  # fmt: skip
 
 
-def names() -> list[str]:
-    """The fresh task names."""
-    return list(SPECS)
-
-
-@functools.cache
-def diag_task(name: str, peaks: str | None = None) -> DiagTask:
-    """The fresh task ``name`` with its peak from the cached grid."""
-    path = Path(peaks) if peaks else PEAKS
+def cached_peak(path: Path, name: str, where: str) -> float:
+    """The peak of task ``name`` in the cached grid ``path`` (written by :func:`grid_peaks`);
+    ``where`` names the task set in the error."""
     cached = json.loads(path.read_text()) if path.exists() else {}
     if name not in cached:
-        raise LookupError(f"diagnose_fresh: no peak for task {name!r} in {path}; run --peaks")
-    return _base(name, cached[name]["peak"])
+        raise LookupError(f"{where}: no peak for task {name!r} in {path}; run --peaks")
+    peak: float = cached[name]["peak"]
+    return peak
 
 
-def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
-    """Warmup (5%) + cosine to 0 at ``peak``: the last validation loss (inf if it diverged),
-    with the batches and validation slice of ``diagnose_accuracy.run_one``."""
+def healthy_val_loss(task: DiagTask, seed: int = 0) -> float:
+    """Warmup (5%) + cosine to 0 at ``task.peak``: the last validation loss (inf if it
+    diverged), with the batches and validation slice of ``diagnose_accuracy.run_one``."""
     import lrkit
     from lrkit.torch import Scheduler
 
     torch.set_num_threads(1)
-    task = _base(name, peak)
+    peak = task.peak
     (xt, yt), (xv, yv) = task.data()
     xv, yv = xv[:512], yv[:512]
     torch.manual_seed(seed)
@@ -279,17 +292,19 @@ def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
     return v if math.isfinite(v) else math.inf
 
 
-def peaks(path: Path = PEAKS) -> dict[str, Any]:
-    """The grid of each task and its best rate, written to ``path``."""
+def grid_peaks(specs: Mapping[str, Spec], path: Path) -> dict[str, Any]:
+    """The grid of each task of ``specs`` and its best rate, written to ``path`` after each
+    task: 10 rates a factor 2 apart from ``GRID_LOW`` of its optimizer, extended upward one
+    doubling at a time while the best is the top rate (14 at most), seed 0."""
     out: dict[str, Any] = {}
-    for name, spec in SPECS.items():
+    for name, spec in specs.items():
         low = GRID_LOW[spec[2]]
         grid = [low * 2**k for k in range(GRID_SIZE)]
-        losses = [final_val_loss(name, r) for r in grid]
+        losses = [healthy_val_loss(make_task(specs, name, r)) for r in grid]
         best = min(range(len(grid)), key=lambda i: losses[i])
         while best == len(grid) - 1 and len(grid) < GRID_MAX:  # best at the top: extend it
             grid.append(2 * grid[-1])
-            losses.append(final_val_loss(name, grid[-1]))
+            losses.append(healthy_val_loss(make_task(specs, name, grid[-1])))
             best = min(range(len(grid)), key=lambda i: losses[i])
         out[name] = {"optimizer": spec[2], "grid": grid, "val_loss": losses, "peak": grid[best]}
         edge = " (grid edge!)" if best in (0, len(grid) - 1) else ""
@@ -298,9 +313,36 @@ def peaks(path: Path = PEAKS) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(doc: str, specs: Mapping[str, Spec], path: Path) -> None:
+    """The command line of a fresh set: ``--peaks`` computes and caches the healthy peaks."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--peaks", action="store_true", help="compute and cache the healthy peaks")
-    args = ap.parse_args()
-    if args.peaks:
-        peaks()
+    if ap.parse_args().peaks:
+        grid_peaks(specs, path)
+
+
+def names() -> list[str]:
+    """The fresh task names."""
+    return list(SPECS)
+
+
+@functools.cache
+def diag_task(name: str, peaks: str | None = None) -> DiagTask:
+    """The fresh task ``name`` with its peak from the cached grid."""
+    path = Path(peaks) if peaks else PEAKS
+    return make_task(SPECS, name, cached_peak(path, name, "diagnose_fresh"))
+
+
+def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
+    """The healthy run of task ``name`` at ``peak``: its last validation loss
+    (:func:`healthy_val_loss`)."""
+    return healthy_val_loss(make_task(SPECS, name, peak), seed)
+
+
+def peaks(path: Path = PEAKS) -> dict[str, Any]:
+    """The grid of each task and its best rate, written to ``path``."""
+    return grid_peaks(SPECS, path)
+
+
+if __name__ == "__main__":
+    main(__doc__, SPECS, PEAKS)

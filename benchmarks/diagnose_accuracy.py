@@ -45,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import diagnose_fresh as df
+import diagnose_fresh4 as df4
 import diagnose_suite as ds
 import diagnose_tasks as dt
 
@@ -79,22 +80,25 @@ def _schedule(task: dt.DiagTask, case: str) -> Any:
 
 
 def task_by_name(name: str, oracle: str | None = None) -> dt.DiagTask:
-    """A task of ``diagnose_tasks``, ``diagnose_suite`` or ``diagnose_fresh``."""
+    """A task of ``diagnose_tasks``, ``diagnose_suite``, ``diagnose_fresh`` or
+    ``diagnose_fresh4``."""
     if name in dt.BY_NAME:
         return dt.BY_NAME[name]
+    if name in df4.SPECS:
+        return df4.diag_task(name)
     return df.diag_task(name) if name in df.SPECS else ds.diag_task(name, oracle)
 
 
 def half_of(name: str) -> str:
-    """Round 3: ``"eval"`` for the fresh tasks, ``"dev"`` for the other 21."""
-    return "eval" if name in df.SPECS else "dev"
+    """Round 4: ``"eval"`` for the 8 tasks of ``diagnose_fresh4``, ``"dev"`` for the other 28."""
+    return "eval" if name in df4.SPECS else "dev"
 
 
 def tasks(half: str, oracle: str | None = None, only: list[str] | None = None) -> list[dt.DiagTask]:
     """The tasks of ``half`` (``"dev"``, ``"eval"`` or ``"both"``), development first; only
     those named in ``only`` when given."""
-    names = [t.name for t in dt.TASKS] + ds.names() if half in ("dev", "both") else []
-    names += df.names() if half in ("eval", "both") else []
+    names = [t.name for t in dt.TASKS] + ds.names() + df.names() if half != "eval" else []
+    names += df4.names() if half in ("eval", "both") else []
     return [task_by_name(n, oracle) for n in names if only is None or n in only]
 
 

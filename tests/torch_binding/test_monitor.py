@@ -72,19 +72,74 @@ def test_records_match_hand_computation() -> None:
     assert row["group_ratio/0"] > 0
 
 
-def test_costly_statistics_are_sampled_every_k() -> None:
-    """Loss and lr on every update; gradient norm and ratios on the first 10 updates, then on
-    every k-th only."""
+def test_costly_statistics_are_sampled_at_a_growing_interval() -> None:
+    """Loss and lr on every update; gradient norm and ratios on every update of the first 50,
+    then ``min(k, max(1, k // 25))`` after each sampled update ``k``: every k-th at the end."""
     model, x, y = _tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     mon = Monitor(model, opt, every=4)
-    _train(model, opt, mon, x, y, 18)
+    _train(model, opt, mon, x, y, 160)
     rows = mon.rows()
-    assert [r["step"] for r in rows] == list(range(18))
+    assert [r["step"] for r in rows] == list(range(160))
     assert all("loss" in r and r["lr"] == 0.05 and r["momentum"] == 0.9 for r in rows)
-    sampled = [*range(10), 12, 16]
+    sampled = [*range(50), *range(50, 75, 2), *range(76, 100, 3), *range(100, 160, 4)]
     assert [r["step"] for r in rows if "grad_norm" in r] == sampled
     assert [r["step"] for r in rows if "ratio/0" in r] == sampled
+    # the cosine of a sampled update is measured at the next update (157 for the last, 156)
+    assert [r["step"] for r in rows if "grad_update_cos" in r] == sampled
+
+
+def test_grad_update_cos_matches_hand_computation() -> None:
+    """``grad_update_cos`` at a sampled update k is cos(w_{k+1} - w_k, -g_{k+1}), per group
+    and over all parameters."""
+    model, x, y = _tiny()
+    head = list(model[2].parameters())
+    body = list(model[0].parameters())
+    opt = torch.optim.Adam([{"params": body, "name": "body"}, {"params": head, "name": "head"}])
+    mon = Monitor(model, opt, every=4)
+    _train(model, opt, mon, x, y, 3)
+    before = [p.detach().clone() for p in model.parameters()]
+    _train(model, opt, mon, x, y, 1)  # update 3
+    after = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    grads = [p.grad.detach().clone() for p in model.parameters()]
+    opt.step()  # update 4: its pre-hook measures update 3's cosine
+    mon.log(loss)
+    opt.zero_grad()
+    row = next(r for r in mon.rows() if r["step"] == 3)
+
+    def cos(idx: list[int]) -> float:
+        dot = sum(float(-(grads[i] * (after[i] - before[i])).double().sum()) for i in idx)
+        gn = math.sqrt(sum(float(grads[i].double().pow(2).sum()) for i in idx))
+        dn = math.sqrt(sum(float((after[i] - before[i]).double().pow(2).sum()) for i in idx))
+        return dot / (gn * dn)
+
+    assert row["grad_update_cos"] == pytest.approx(cos([0, 1, 2, 3]), rel=1e-4)
+    assert row["grad_update_cos/body"] == pytest.approx(cos([0, 1]), rel=1e-4)
+    assert row["grad_update_cos/head"] == pytest.approx(cos([2, 3]), rel=1e-4)
+
+
+@pytest.mark.parametrize(("lr", "sign"), [(1e-4, 1), (1.9, -1)])
+def test_grad_update_cos_says_whether_steps_stop_short_or_overshoot(lr: float, sign: int) -> None:
+    """On least squares (curvature <= 1 per direction up to the data's spread) plain SGD at a
+    tiny rate keeps going downhill (cosine near +1); near 2 / curvature it overshoots along
+    the stiffest direction (negative)."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 3) * torch.tensor([1.0, 0.3, 0.1])
+    y = x @ torch.tensor([1.0, -2.0, 3.0])
+    model = torch.nn.Linear(3, 1, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    mon = Monitor(model, opt, every=5)
+    for _ in range(60):
+        loss = 0.5 * (model(x).squeeze(1) - y).pow(2).mean()
+        loss.backward()
+        opt.step()
+        mon.log(loss)
+        opt.zero_grad()
+    cos = np.array([r["grad_update_cos"] for r in mon.rows() if "grad_update_cos" in r])
+    assert len(cos) > 20
+    assert sign * float(np.median(cos)) > 0.5
 
 
 @pytest.mark.parametrize("log_after", [True, False])

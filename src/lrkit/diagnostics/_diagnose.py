@@ -10,7 +10,7 @@ from lrkit.diagnostics._log import RunLog
 from lrkit.diagnostics._rules_loss import diverged, lr_too_high, lr_too_low, warmup_too_short
 from lrkit.diagnostics._rules_schedule import decay_too_early, not_converged, plateau
 from lrkit.diagnostics._rules_signals import exploding_gradients, layer_imbalance, overfitting
-from lrkit.diagnostics._series import curve, fmt
+from lrkit.diagnostics._series import curve, even_samples, fmt
 
 __all__ = ["DETECTORS", "diagnose", "healthy"]
 
@@ -38,7 +38,7 @@ def _rank(f: Finding) -> tuple[float, int]:
 def healthy(log: RunLog, *, detectors: Sequence[Detector] = DETECTORS) -> Finding | None:
     """A ``healthy`` finding (severity 0, with the loss's start and end as evidence) when no
     detector fires on ``log``; None otherwise."""
-    if any(d(log) is not None for d in detectors):
+    if any(d(even_samples(log)) is not None for d in detectors):
         return None
     return _healthy(log)
 
@@ -69,7 +69,8 @@ def diagnose(
 ) -> list[Finding]:
     """Run each detector on ``log``; the findings, most severe first.
 
-    Ties of severity are broken by :data:`lrkit.diagnostics.KINDS` order (root causes such as
+    The sampled statistics are first thinned to an even grid
+    (:func:`~lrkit.diagnostics._series.even_samples`). Ties of severity are broken by :data:`lrkit.diagnostics.KINDS` order (root causes such as
     ``diverged`` or ``layer_imbalance`` before their symptoms). Findings below
     ``min_severity`` are dropped; when none remains the list is one ``healthy`` finding.
 
@@ -82,5 +83,6 @@ def diagnose(
     """
     if not isinstance(log, RunLog):
         raise TypeError(f"diagnose: log must be a RunLog, got {type(log).__name__}")
+    log = even_samples(log)
     found = [f for d in detectors if (f := d(log)) is not None and f.severity >= min_severity]
     return sorted(found, key=_rank) if found else [_healthy(log)]

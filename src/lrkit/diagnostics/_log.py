@@ -55,6 +55,10 @@ class RunLog:
         ratio: the update-to-weight ratio ``||Δw|| / ||w||`` of each layer (a module that owns
             parameters), ``NaN`` where not sampled.
         group_ratio: the same ratio over each group's parameters.
+        grad_update_cos: ``cos(Δw_k, -g_{k+1})``, the cosine between a sampled update and the
+            next step's descent direction (``NaN`` where not sampled), or None: positive while
+            the loss keeps falling along the steps taken, negative when they overshoot.
+        group_grad_update_cos: the same per group.
 
     Raises:
         ValueError: lengths that disagree, steps not strictly increasing, no step.
@@ -69,6 +73,8 @@ class RunLog:
     group_grad_norm: Mapping[str, np.ndarray] = field(default_factory=dict)
     ratio: Mapping[str, np.ndarray] = field(default_factory=dict)
     group_ratio: Mapping[str, np.ndarray] = field(default_factory=dict)
+    grad_update_cos: np.ndarray | None = None
+    group_grad_update_cos: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = "RunLog"
@@ -93,9 +99,10 @@ class RunLog:
         vs = _floats(owner, "val_steps", self.val_steps)
         put(self, "val_steps", vs)
         put(self, "val", _series(owner, "val", self.val, len(vs)))
-        if self.grad_norm is not None:
-            put(self, "grad_norm", _floats(owner, "grad_norm", self.grad_norm, n))
-        for name in ("group_grad_norm", "ratio", "group_ratio"):
+        for name in ("grad_norm", "grad_update_cos"):
+            if getattr(self, name) is not None:
+                put(self, name, _floats(owner, name, getattr(self, name), n))
+        for name in ("group_grad_norm", "ratio", "group_ratio", "group_grad_update_cos"):
             put(self, name, _series(owner, name, getattr(self, name), n))
 
     # ------------------------------------------------------------------ views
@@ -129,7 +136,8 @@ class RunLog:
         from a row is ``NaN`` there. Columns: ``step``; ``loss``; ``lr`` or ``lr/<group>`` (any
         hyperparameter ``<name>/<group>``: ``momentum/head``); ``val_loss`` and ``val_<metric>``
         (or ``val/<metric>``); ``grad_norm``, ``grad_norm/<group>``; ``ratio/<layer>``,
-        ``group_ratio/<group>``. Unknown columns are ignored.
+        ``group_ratio/<group>``; ``grad_update_cos``, ``grad_update_cos/<group>``. Unknown
+        columns are ignored.
 
         Raises:
             ValueError: a row without a step, or no training row.
@@ -174,6 +182,7 @@ def _assemble(merged: dict[float, dict[str, float]]) -> RunLog:
     group_grad: dict[str, np.ndarray] = {}
     ratio: dict[str, np.ndarray] = {}
     group_ratio: dict[str, np.ndarray] = {}
+    group_cos: dict[str, np.ndarray] = {}
     val_keys: list[tuple[str, str]] = []
     for k in keys:
         head, _, tail = k.partition("/")
@@ -185,6 +194,8 @@ def _assemble(merged: dict[float, dict[str, float]]) -> RunLog:
             ratio[tail] = col(k, train)
         elif head == "group_ratio" and tail:
             group_ratio[tail] = col(k, train)
+        elif head == "grad_update_cos" and tail:
+            group_cos[tail] = col(k, train)
         elif head == "val" and tail:
             val_keys.append((k, tail if tail.startswith("val_") else f"val_{tail}"))
         elif k.startswith("val_") and not tail:
@@ -200,4 +211,6 @@ def _assemble(merged: dict[float, dict[str, float]]) -> RunLog:
         group_grad_norm=group_grad,
         ratio=ratio,
         group_ratio=group_ratio,
+        grad_update_cos=col("grad_update_cos", train) if "grad_update_cos" in keys else None,
+        group_grad_update_cos=group_cos,
     )

@@ -19,12 +19,14 @@ from lrkit.diagnostics._advice import peak_rate, rate_at, warmup_cosine
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
 from lrkit.diagnostics._series import (
+    alignment,
     curve,
     felt_spikes,
     fmt,
     running_median,
     running_rebound,
     typical_ratio,
+    val_train_gap,
 )
 
 __all__ = ["diverged", "lr_too_high", "lr_too_low", "warmup_too_short"]
@@ -100,6 +102,7 @@ def lr_too_high(
     stuck_fall: float = 0.1,
     ratio_floor: float = 5e-4,
     spike: float = 10.0,
+    align: float = 0.08,
 ) -> Finding | None:
     """The loss rose while the rate was high (oscillation, a blow-up), got stuck, or the
     gradient norm spiked at a high rate.
@@ -112,7 +115,9 @@ def lr_too_high(
     * *stuck*: after the first 15% of the run the loss moved less than ``stuck_fall`` (10%)
       although the rate fell from ``>= high_frac`` to ``<= 0.2`` of its peak meanwhile (a
       decay that does not help: the model was damaged), with updates that are not small
-      (typical ratio ``>= ratio_floor``, when recorded); or
+      (typical ratio ``>= ratio_floor``, when recorded) and that do not keep going downhill
+      (:func:`~lrkit.diagnostics._series.alignment` below ``align``, when recorded: a slow
+      run whose every step could have been longer is stuck for want of rate); or
     * *spiked*: the gradient norm exceeded ``spike`` times its running median (of the previous
       20 samples) at a rate ``>= high_frac`` of the peak, at least twice, or once with the loss
       rising ``max(0.05, 3 * noise)`` above its best within 3 bins
@@ -127,7 +132,12 @@ def lr_too_high(
     r, lo_i, hi_i = running_rebound(ys, where=high)
     ratio = typical_ratio(log)
     rose = r >= max(rebound, noise_mult * c.noise)
-    stuck = _stuck(c, ys, high_frac, stuck_fall) and (ratio is None or ratio >= ratio_floor)
+    aligned = alignment(log)
+    stuck = (
+        _stuck(c, ys, high_frac, stuck_fall)
+        and (ratio is None or ratio >= ratio_floor)
+        and (aligned is None or aligned[0] < align)
+    )
     spikes = felt_spikes(log, _spikes_at_high_rate(log, spike, high_frac))
     if not (rose or stuck or spikes):
         return None
@@ -208,8 +218,10 @@ def lr_too_low(
     ratio_tiny: float = 5e-4,
     ratio_high: float = 1e-2,
     calm: float = 0.15,
+    align: float = 0.08,
+    gap: float = 1.5,
 ) -> Finding | None:
-    """A slow, steady fall: the rate could be higher.
+    """A slow, steady fall, or steps that keep going downhill: the rate could be higher.
 
     With ``fall = head - tail`` (log units), the halves' falls ``f1``, ``f2`` and their falls
     per unit of rate spent ``e_i = f_i / sum(r over half i)``: fires when the smoothed loss is
@@ -219,6 +231,17 @@ def lr_too_low(
     keep``: not levelling off, and not falling only once the rate decays, which is a high
     rate's sign) with a typical update ratio below ``ratio_high`` (1e-2) when recorded, or its
     typical update ratio is below ``ratio_low`` (3e-4; the rule of thumb is ~1e-3).
+
+    *Aligned* (when the log has ``grad_update_cos``): the median ``cos(Δw_k, -g_{k+1})`` past
+    the first 10% of the run while the rate is >= half its peak
+    (:func:`~lrkit.diagnostics._series.alignment`) is at least ``align`` (0.08): the next
+    gradient keeps pointing the way the last update went, so each step stopped short. This
+    fires calm or not, at severity 0.75 (above a stuck loss's 0.7).
+
+    Never when that median is ``-align`` or less (the steps overshoot: not a low rate), nor
+    when the last validation loss is ``gap`` (1.5x) or more above the training loss (the data
+    limits the run, not the rate; a small training set also gives consistent gradients that
+    align).
     """
     c = curve(log)
     if c is None:
@@ -240,19 +263,35 @@ def lr_too_low(
     big = ratio is not None and ratio >= ratio_high
     slow = 0 < fall < max_fall and f2 > 0 and keep * e1 <= e2 <= e1 / keep and not big
     small_steps = ratio is not None and ratio < ratio_low and fall > -c.noise
-    if r >= max(calm, 3 * c.noise) or not (tiny or slow or small_steps):
+    a = alignment(log)
+    vt = val_train_gap(log)
+    aligned = a is not None and a[0] >= align
+    calm_ok = r < max(calm, 3 * c.noise)
+    overshoot = a is not None and a[0] <= -align
+    data_bound = vt is not None and vt >= math.log(gap)
+    if data_bound or overshoot or not (aligned or (calm_ok and (tiny or slow or small_steps))):
         return None
     peak = peak_rate(log)
     ev: dict[str, float] = {"fall_log": fall, "first_half_fall": f1, "second_half_fall": f2}
     if ratio is not None:
         ev["update_ratio"] = ratio
-    text = (
-        f"the loss fell steadily but only {100 * (1 - math.exp(-fall)):.0f}% "
-        f"({fmt(c.to_loss(c.head(2)))} -> {fmt(c.to_loss(c.tail(2)))}), as fast in the second "
-        "half as in the first, per unit of rate"
-        + (f"; updates {fmt(ratio or 0.0)} of the weights" if small_steps else "")
-    )
-    sev = 0.75 if tiny else 0.55 + (0.15 if small_steps else 0.0) + (0.1 if slow else 0.0)
+    if a is not None:
+        ev["grad_update_cos"] = a[0]
+    if aligned and a is not None:
+        text = (
+            f"each step stopped short: the next gradient kept pointing the way the update went "
+            f"(median cosine {a[0]:.2f} over {a[1]} samples at a high rate; ~0 when the rate "
+            f"fits); the loss went {fmt(c.to_loss(c.head(2)))} -> {fmt(c.to_loss(c.tail(2)))}"
+        )
+        sev = 0.75
+    else:
+        text = (
+            f"the loss fell steadily but only {100 * (1 - math.exp(-fall)):.0f}% "
+            f"({fmt(c.to_loss(c.head(2)))} -> {fmt(c.to_loss(c.tail(2)))}), as fast in the "
+            "second half as in the first, per unit of rate"
+            + (f"; updates {fmt(ratio or 0.0)} of the weights" if small_steps else "")
+        )
+        sev = 0.75 if tiny else 0.55 + (0.15 if small_steps else 0.0) + (0.1 if slow else 0.0)
     if peak is None:
         advice, spec = "raise the learning rate about 10x (or run lrkit find)", None
     else:

@@ -127,7 +127,8 @@ def layer_imbalance(
     the others while the median layer moves less than ``quiet`` (5e-4) of its weights per
     update is reported at severity 0.45, below a low-rate finding: a parameter initialised at
     zero moves ~1/t of itself per update at any rate, so it stands out when the rest's rate is
-    too low. Also fires when the param groups'
+    too low; unless the param groups' rates span ``decades`` themselves (then the group
+    split explains the gap). Also fires when the param groups'
     median rates span ``decades`` or more and the run was unstable (a non-finite loss, or the
     smoothed loss rose ``unstable`` above its running best) or failed to learn (the loss fell
     less than ``stuck``, 10% in log units, from its first to its last bins): a layer whose
@@ -160,7 +161,7 @@ def layer_imbalance(
         + (" (or freeze it if that is intended)" if off[w] < 0 else "")
     )
     sev = min(0.95, 0.6 + 0.15 * (abs(off[w]) - decades))
-    if off[w] > 0 and 10**m < quiet:
+    if off[w] > 0 and 10**m < quiet and not _rates_apart(log, decades):
         # the rest hardly move: a parameter grown from zero (its ratio does not follow the
         # rate) or a rate too low for the rest; below a low-rate finding, but still reported
         sev = 0.45
@@ -175,6 +176,15 @@ def layer_imbalance(
         advice,
         None,
     )
+
+
+def _rates_apart(log: RunLog, decades: float) -> bool:
+    """Whether the param groups' median rates span ``decades`` or more."""
+    med = [
+        float(np.nanmedian(v)) for v in log.hparams.get("lr", {}).values() if np.isfinite(v).any()
+    ]
+    med = [v for v in med if v > 0]
+    return len(med) >= 2 and math.log10(max(med) / min(med)) >= decades
 
 
 def _first_updates_apart(log: RunLog, hi: str, lo: str, decades: float, first: int = 10) -> float:

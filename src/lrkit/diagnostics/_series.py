@@ -11,7 +11,8 @@ differences read as fractions of the starting level either way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,8 +20,10 @@ from lrkit.diagnostics._log import RunLog
 
 __all__ = [
     "Curve",
+    "alignment",
     "binned",
     "curve",
+    "even_samples",
     "felt_spikes",
     "fmt",
     "layer_offsets",
@@ -29,6 +32,7 @@ __all__ = [
     "running_rebound",
     "slope",
     "typical_ratio",
+    "val_train_gap",
 ]
 
 
@@ -239,3 +243,91 @@ def felt_spikes(
     best = float(np.nanmin(before)) if np.isfinite(before).any() else math.nan
     rose = float(np.nanmax(ys[b : b + after + 1])) - best
     return spikes if rose >= max(echo, noise_mult * c.noise) else []
+
+
+def alignment(
+    log: RunLog, *, after_frac: float = 0.1, high_frac: float = 0.5, min_points: int = 2
+) -> tuple[float, int] | None:
+    """The median of ``grad_update_cos`` (``cos(Δw_k, -g_{k+1})``) over the sampled steps past
+    the first ``after_frac`` of the run where the main group's rate is at least ``high_frac``
+    of its peak, and how many there were; None without the column or with fewer than
+    ``min_points`` such samples.
+
+    Positive: the next gradient still points the way the update went (a longer step would
+    have lowered the loss further); negative: the steps overshoot. At a well-tuned rate it
+    sits near 0 once the first fast fall is over (the noise of the mini-batch gradient
+    dominates); it is the sign of the hypergradient ``dL/dlr`` of Baydin et al. (2018).
+    """
+    c, lr = log.grad_update_cos, log.lr
+    if c is None or lr is None or not np.isfinite(lr).any():
+        return None
+    peak = float(np.nanmax(lr))
+    keep = (
+        np.isfinite(c)
+        & (log.steps >= log.steps[0] + after_frac * log.total_steps)
+        & (lr >= high_frac * peak)
+    )
+    if keep.sum() < min_points:
+        return None
+    return float(np.median(c[keep])), int(keep.sum())
+
+
+def val_train_gap(log: RunLog, tail_frac: float = 0.1) -> float | None:
+    """``ln(last validation loss / training loss)`` at the end of the run (the training loss as
+    the median of the last ``tail_frac`` of the steps); None without positive finite values."""
+    vl = log.val_loss
+    if vl is None:
+        return None
+    v = vl[np.isfinite(vl) & (vl > 0)]
+    train = np.asarray(log.loss)
+    tail = (
+        np.isfinite(train)
+        & (train > 0)
+        & (log.steps >= log.steps[-1] - tail_frac * log.total_steps)
+    )
+    if not v.size or not tail.any():
+        return None
+    return float(math.log(v[-1] / float(np.median(train[tail]))))
+
+
+def even_samples(log: RunLog, first: int = 10) -> RunLog:
+    """``log`` with its sampled statistics (gradient norms, update ratios) thinned to an even
+    grid: the first ``first`` samples, then each sample at least the log's longest sampling
+    interval after the last one kept. ``lrkit.torch.Monitor`` samples the start of a run
+    densely and then every ``every`` updates; the rules that count spikes or take medians over
+    samples judge them on an even grid, so that a dense start does not outweigh the rest of
+    the run. ``grad_update_cos`` is left whole (its rule selects its own steps)."""
+    cols = [*log.group_grad_norm.values(), *log.ratio.values(), *log.group_ratio.values()]
+    if log.grad_norm is not None:
+        cols.append(log.grad_norm)
+    if not cols:
+        return log
+    sampled = np.flatnonzero(np.any([~np.isnan(c) for c in cols], axis=0))
+    if sampled.size < first + 2:
+        return log
+    steps = log.steps[sampled]
+    gap = float(np.max(np.diff(steps[first:])))
+    keep = list(sampled[:first])
+    last = float(steps[first - 1]) if first else -math.inf
+    for i, s in zip(sampled[first:], steps[first:], strict=True):
+        if s - last >= gap:
+            keep.append(i)
+            last = float(s)
+    if len(keep) == sampled.size:
+        return log
+    mask = np.zeros(len(log), dtype=bool)
+    mask[keep] = True
+
+    def thin(v: np.ndarray) -> np.ndarray:
+        return np.where(mask, v, np.nan)
+
+    def thin_all(m: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: thin(v) for k, v in m.items()}
+
+    return replace(
+        log,
+        grad_norm=None if log.grad_norm is None else thin(log.grad_norm),
+        group_grad_norm=thin_all(log.group_grad_norm),
+        ratio=thin_all(log.ratio),
+        group_ratio=thin_all(log.group_ratio),
+    )

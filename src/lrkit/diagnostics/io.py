@@ -13,6 +13,9 @@ JSON-lines and TensorBoard event folders.
                        when not finite, empty when not sampled
 ``ratio/<layer>``      update-to-weight ratio ``||Δw|| / ||w||`` of a layer
 ``group_ratio/<g>``    the same over a group's parameters
+``grad_update_cos``    ``cos(Δw_k, -g_{k+1})``: a sampled update against the next
+                       step's descent direction (``/<g>`` per group); > 0 while the
+                       loss keeps falling along the steps, < 0 when they overshoot
 =====================  ==========================================================
 
 The reader also accepts what other tools write under other names (case-insensitive): HF
@@ -81,6 +84,7 @@ def canonical(name: str) -> str | None:
         "grad_norm",
         "ratio",
         "group_ratio",
+        "grad_update_cos",
     ):
         return name.strip()
     if low.startswith(("val_", "val/")):

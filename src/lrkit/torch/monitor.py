@@ -16,10 +16,18 @@ Two lines in a training loop::
 
 Per optimizer update ``k`` (counted by the hooks, so skipped ``GradScaler`` steps are not
 updates) it records the loss and each group's hyperparameters (read before the update, the
-values it used). On the first 10 updates and then every ``every`` it also measures, on the parameters' device: the
+values it used). On sampled updates it also measures, on the parameters' device: the
 gradient norm (global and per group) before the update, and the update-to-weight ratio
 ``||w_after - w_before|| / ||w_after||`` per group and per layer (a module owning parameters),
-which needs a copy of the weights for that one update. Nothing is read back to the host per
+which needs a copy of the weights for that one update; and at the next update, the cosine
+between that update and the new descent direction, ``cos(Δw_k, -g_{k+1})`` (global and per
+group): positive when the loss still falls along the step just taken (a longer step would
+have gone further), negative when the step overshot. The sampling interval grows with the
+update count, ``min(every, max(1, k // 25))`` after a sampled update ``k``: every update of the
+first 50, then sparser, every ``every`` from update ``25 * every`` on. A run's start, where
+most happens, is seen in detail, a short run still gets enough samples to judge (about 25 per
+doubling of its length), and a long one costs what ``every`` costs. Nothing is read back to
+the host per
 step: losses and statistics stay on the device and are copied in one transfer every ``every``
 updates (at the next update's pre-hook, once the last loss has been logged), then appended
 (and flushed) to the log file and TensorBoard.
@@ -42,8 +50,10 @@ from lrkit.diagnostics.io import LogWriter
 __all__ = ["Monitor"]
 
 _DEFAULT_HPARAMS = ("lr", "momentum")
-#: The first updates are all sampled: a blow-up in the first steps is seen before it settles.
-_DENSE_START = 10
+#: After a sampled update ``k`` the next is ``min(every, max(1, k // _GROWTH))`` later: the
+#: first updates are all sampled (a blow-up there is seen before it settles), about 25 per
+#: doubling of the run after that, and every ``every`` from ``_GROWTH * every`` on.
+_GROWTH = 25
 
 
 class Monitor:
@@ -52,7 +62,8 @@ class Monitor:
     Args:
         model: the ``torch.nn.Module`` trained (its modules name the layers).
         optimizer: its optimizer; hooks are registered on it (removed by :meth:`close`).
-        every: updates between costly statistics, and between reads from the device.
+        every: the longest interval, in updates, between costly statistics (reached at update
+            ``25 * every``; denser before), and the interval between reads from the device.
         path: a log file written while training (``.csv`` or ``.jsonl``), or None.
         tensorboard: a folder or a ``SummaryWriter`` to also write scalars to, or None.
         hyperparameters: the group keys recorded each update (``"momentum"`` is Adam's
@@ -93,6 +104,7 @@ class Monitor:
         ]
         self._index_params(layers)
         self.step = 0  # updates made
+        self._next_sample = 0  # the next update whose statistics are measured
         self._rows: list[dict[str, float]] = []
         self._losses: list[tuple[int, Any]] = []  # (update, loss tensor/float), unread
         self._stats: list[tuple[int, torch.Tensor]] = []  # (update, stat vector), unread
@@ -102,6 +114,9 @@ class Monitor:
         self._last_has_loss = True
         self._before: list[torch.Tensor] | None = None
         self._grad: torch.Tensor | None = None
+        # the last sampled update: (k, Δw_k, its squared norms), for the next step's cosine
+        self._delta: tuple[int, list[torch.Tensor], torch.Tensor] | None = None
+        self._align: list[tuple[int, torch.Tensor]] = []  # (update, cosines), unread
         self._writer = None if path is None else LogWriter(path, self._columns(val_metrics))
         self._tb, self._own_tb = _tensorboard(tensorboard)
         ref = weakref.ref(self)
@@ -145,6 +160,9 @@ class Monitor:
         cols.append("grad_norm")
         if len(self._groups) > 1:
             cols += [f"grad_norm/{g}" for g in self._groups]
+        cols.append("grad_update_cos")
+        if len(self._groups) > 1:
+            cols += [f"grad_update_cos/{g}" for g in self._groups]
         cols += [f"group_ratio/{g}" for g in self._groups]
         cols += [f"ratio/{name}" for name in self._layers]
         cols += [m if m.startswith("val_") else f"val_{m}" for m in val_metrics]
@@ -177,6 +195,11 @@ class Monitor:
     # ------------------------------------------------------------------ hooks
     def _pre(self) -> None:
         k = self.step
+        if self._delta is not None:
+            with torch.no_grad():
+                k0, step, step_sq = self._delta
+                self._align.append((k0, self._alignment(step, step_sq)))
+            self._delta = None
         if k and k % self.every == 0:
             self.flush()  # updates < k, their losses logged before or after their step
         if self._pending is not None:
@@ -194,27 +217,54 @@ class Monitor:
                 if v is not None:
                     hrow[column] = v
         self._hrows.append(hrow)
-        if (k % self.every == 0 or k < _DENSE_START) and self._params:
+        if k >= self._next_sample and self._params:
+            self._next_sample = k + min(self.every, max(1, k // _GROWTH))
             with torch.no_grad():
-                grads = [
-                    p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
-                    for p in self._params
-                ]
-                self._grad = _sq_norms(grads, self._device)
+                self._grad = _sq_norms(self._grads(), self._device)
                 self._before = [p.detach().clone() for p in self._params]
 
     def _post(self) -> None:
         k = self.step
         if self._before is not None and self._grad is not None:
             with torch.no_grad():
-                self._stats.append((k, self._statistics(self._before, self._grad)))
+                after = [p.detach() for p in self._params]
+                step = list(torch._foreach_sub(after, self._before))
+                step_sq = _sq_norms(step, self._device)
+                self._stats.append((k, self._statistics(after, step_sq, self._grad)))
+                self._delta = (k, step, step_sq)
             self._before, self._grad = None, None
         self.step = k + 1
 
-    def _statistics(self, before: list[torch.Tensor], grad_sq: torch.Tensor) -> torch.Tensor:
+    def _grads(self) -> list[torch.Tensor]:
+        return [
+            p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
+            for p in self._params
+        ]
+
+    def _alignment(self, step: list[torch.Tensor], step_sq: torch.Tensor) -> torch.Tensor:
+        """[global, per group] ``cos(Δw_k, -g_{k+1})`` on the device (NaN where a norm is 0)."""
+        grads = self._grads()
+        dots = torch.stack(
+            [
+                torch.vdot(g.reshape(-1), d.reshape(-1).to(g.dtype)).to(self._device)
+                if g.shape == d.shape
+                else torch.zeros((), device=self._device)
+                for g, d in zip(grads, step, strict=True)
+            ]
+        ).to(torch.float64)
+        n = len(self._groups)
+
+        def per_group(v: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros(n, device=self._device, dtype=torch.float64)
+            return torch.cat([v.sum().reshape(1), out.index_add_(0, self._group_of, v)])
+
+        den = (per_group(_sq_norms(grads, self._device)) * per_group(step_sq)).sqrt()
+        return torch.where(den > 0, -per_group(dots) / den.clamp_min(1e-300), torch.nan)
+
+    def _statistics(
+        self, after: list[torch.Tensor], delta: torch.Tensor, grad_sq: torch.Tensor
+    ) -> torch.Tensor:
         """[global grad norm, group grad norms, group ratios, layer ratios] on the device."""
-        after = [p.detach() for p in self._params]
-        delta = _sq_norms(torch._foreach_sub(after, before), self._device)
         weight = _sq_norms(after, self._device)
         g = len(self._groups)
         gsq = torch.zeros(g, device=self._device, dtype=torch.float64)
@@ -229,6 +279,7 @@ class Monitor:
     def flush(self) -> None:
         """Read the recorded values from the device (one transfer) and write them out."""
         first = self.step - len(self._hrows)
+        g, n_layers = len(self._groups), len(self._layers)
         rows = [{"step": float(first + i), **h} for i, h in enumerate(self._hrows)]
         if self._losses:
             vals = [v for _, v in self._losses]
@@ -240,7 +291,6 @@ class Monitor:
                     rows.append({"step": float(k), "loss": v})
         if self._stats:
             mat = torch.stack([s for _, s in self._stats]).cpu().tolist()
-            g, n_layers = len(self._groups), len(self._layers)
             for (k, _), vec in zip(self._stats, mat, strict=True):
                 if not first <= k < first + len(rows):
                     continue
@@ -254,7 +304,16 @@ class Monitor:
                 for i, name in enumerate(self._layers):
                     if i < n_layers:
                         r[f"ratio/{name}"] = vec[1 + 2 * g + i]
-        self._hrows, self._losses, self._stats = [], [], []
+        if self._align:
+            cos = torch.stack([a for _, a in self._align]).cpu().tolist()
+            for (k, _), vec in zip(self._align, cos, strict=True):
+                if first <= k < first + len(rows):
+                    r = rows[k - first]
+                    r["grad_update_cos"] = vec[0]
+                    if g > 1:
+                        for i, name in enumerate(self._groups):
+                            r[f"grad_update_cos/{name}"] = vec[1 + i]
+        self._hrows, self._losses, self._stats, self._align = [], [], [], []
         self._emit(sorted(rows, key=lambda r: r["step"]))
 
     def _emit(self, rows: list[dict[str, float]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -259,3 +260,70 @@ def test_lr_too_low_not_called_when_updates_are_already_large() -> None:
     big = synthetic.make(loss, low, ratio_scale={k: 3000.0 for k in synthetic.LAYERS})
     assert dg.lr_too_low(big) is None
     assert dg.lr_too_low(CASES["lr_too_low"]) is not None
+
+
+def _with_cos(log: dg.RunLog, cos: float, *, every: int = 5, seed: int = 1) -> dg.RunLog:
+    """``log`` with ``grad_update_cos`` sampled every ``every`` steps around ``cos``."""
+    rng = np.random.default_rng(seed)
+    n = len(log)
+    c = np.clip(cos + 0.15 * rng.standard_normal(n), -1, 1)
+    return dataclasses.replace(log, grad_update_cos=np.where(np.arange(n) % every == 0, c, np.nan))
+
+
+def test_alignment_reads_the_high_rate_part_after_the_start() -> None:
+    """The median cosine over samples past 10% of the run at >= half the peak rate; None
+    without the column or with fewer than 2 such samples."""
+    from lrkit.diagnostics._series import alignment
+
+    log = synthetic.healthy()
+    assert alignment(log) is None
+    n = len(log)
+    cos = np.full(n, np.nan)
+    cos[10] = 0.9  # before 10% of the run: ignored
+    cos[[100, 200, 300]] = [0.1, 0.2, 0.3]  # rate >= half its peak until ~step 320
+    cos[550] = -0.9  # rate below half: ignored
+    got = alignment(dataclasses.replace(log, grad_update_cos=cos))
+    assert got == (pytest.approx(0.2), 3)
+    cos[[200, 300]] = np.nan
+    assert alignment(dataclasses.replace(log, grad_update_cos=cos)) is None
+
+
+def test_lr_too_low_when_steps_keep_going_downhill() -> None:
+    """A healthy-looking loss whose updates keep pointing downhill (median cosine 0.4) reads
+    lr_too_low at 0.75; at a cosine near 0 it is healthy; not when validation sits far above
+    training (the data limits the run), nor when the steps overshoot (cosine -0.3)."""
+    base = synthetic.healthy()
+    aligned = _with_cos(base, 0.4)
+    f = dg.lr_too_low(aligned)
+    assert f is not None and f.severity == pytest.approx(0.75)
+    assert dict(f.evidence)["grad_update_cos"] == pytest.approx(0.4, abs=0.05)
+    assert dg.diagnose(aligned)[0].kind == "lr_too_low"
+    assert dg.lr_too_low(_with_cos(base, 0.0)) is None
+    assert dg.diagnose(_with_cos(base, 0.0))[0].kind == "healthy"
+    lr = synthetic.warmup_cosine()
+    far = synthetic.make(
+        synthetic.progress_loss(lr), lr, val=np.full(synthetic.N, 2.0 * 0.05 + 0.5)
+    )
+    assert dg.lr_too_low(_with_cos(far, 0.4)) is None
+    slow = CASES["lr_too_low"]
+    assert dg.lr_too_low(slow) is not None
+    assert dg.lr_too_low(_with_cos(slow, -0.3)) is None
+
+
+def test_even_samples_thins_a_dense_start() -> None:
+    """Samples on every step of the first 50, then every 20: the thinned log keeps the first
+    10 and then one sample per 20 steps; grad_update_cos stays whole."""
+    from lrkit.diagnostics._series import even_samples
+
+    n = 200
+    steps = np.arange(n)
+    dense = (steps < 50) | (steps % 20 == 0)
+    g = np.where(dense, 1.0, np.nan)
+    log = dg.RunLog(steps, np.ones(n), grad_norm=g, ratio={"a": g}, grad_update_cos=g.copy())
+    thin = even_samples(log)
+    kept = np.flatnonzero(np.isfinite(thin.grad_norm))
+    assert kept.tolist() == [*range(10), 29, 49, 80, 100, 120, 140, 160, 180]
+    assert np.flatnonzero(np.isfinite(thin.ratio["a"])).tolist() == kept.tolist()
+    assert np.isfinite(thin.grad_update_cos).sum() == dense.sum()
+    uniform = dataclasses.replace(log, grad_norm=np.where(steps % 20 == 0, 1.0, np.nan), ratio={})
+    assert even_samples(uniform) is uniform

@@ -104,3 +104,11 @@ def test_import_diagnostics_loads_neither_torch_nor_matplotlib() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_runlog_copies_the_callers_arrays() -> None:
+    """The log's arrays are read-only copies: the caller's own arrays stay writable."""
+    loss = np.array([2.0, 1.0, 0.5])
+    log = RunLog(np.arange(3), loss)
+    loss[0] = 9.0
+    assert log.loss[0] == 2.0 and not log.loss.flags.writeable

@@ -21,7 +21,7 @@ __all__ = ["RunLog"]
 
 
 def _floats(owner: str, name: str, values: Any, n: int | None = None) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
+    arr = np.array(values, dtype=np.float64)  # a copy: the caller's array stays writable
     if arr.ndim != 1:
         raise ValueError(f"{owner}: {name} must be one-dimensional, got shape {arr.shape}")
     if n is not None and len(arr) != n:

@@ -19,14 +19,15 @@ layer_div1000   one layer's rate /1000                           ``layer_imbalan
 
 (*) or ``overfitting`` when the run's last validation loss is >= 1.1x its minimum (round 3).
 
-Round 3: development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's 4 development
-and 4 evaluation tasks) and the 13 of ``benchmarks/suite.py`` through
-``benchmarks/diagnose_suite.py`` (round 2's evaluation tasks; peak from the oracle grid,
-``--oracle``); evaluation tasks: the 7 of ``benchmarks/diagnose_fresh.py`` (peak from their own
-grid, ``benchmarks/data/diagnose_fresh_peaks.json``), on which no detector was tuned. The recorded logs are cached in a JSON file (``--cache``), so re-diagnosing after a
-change of the detectors takes a second. Thresholds are tuned on the development tasks only;
-the evaluation tasks are reported as they came out. Run:
-``python benchmarks/diagnose_accuracy.py --jobs 1`` (about 2.5 minutes on one busy core from
+Round 4: development tasks: the 8 of ``benchmarks/diagnose_tasks.py`` (round 1's tasks), the
+13 of ``benchmarks/suite.py`` through ``benchmarks/diagnose_suite.py`` (round 2's evaluation
+tasks; peak from the oracle grid, ``--oracle``) and the 7 of ``benchmarks/diagnose_fresh.py``
+(round 3's evaluation tasks); evaluation tasks: the 8 of ``benchmarks/diagnose_fresh4.py``
+(peak from their own grid, ``benchmarks/data/diagnose_fresh4_peaks.json``), on which no
+detector was tuned. The recorded logs are cached in a JSON file (``--cache``), so
+re-diagnosing after a change of the detectors takes a second. Thresholds are tuned on the
+development tasks only; the evaluation tasks are reported as they came out. Run:
+``python benchmarks/diagnose_accuracy.py`` (326 runs, about 2.5 minutes with 2 jobs from
 scratch); ``--half dev`` while tuning.
 """
 

@@ -25,6 +25,21 @@ def test_full_log_draws_four_panels_and_marks_findings() -> None:
     assert all(a.get_xlim() == axes[0].get_xlim() for a in axes)
 
 
+def test_grad_update_cos_gets_its_own_panel() -> None:
+    """With ``grad_update_cos`` recorded, a fifth panel (between the gradient norm and the
+    heatmap) shows its samples on [-1, 1] with the zero line."""
+    import dataclasses
+
+    log = synthetic.healthy()
+    n = len(log)
+    cos = np.where(np.arange(n) % 10 == 0, 0.3, np.nan)
+    fig = plot_run(dataclasses.replace(log, grad_update_cos=cos), [])
+    axes = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(axes) == 5
+    assert axes[3].get_ylim() == (-1.05, 1.05)
+    assert np.allclose(axes[3].lines[0].get_ydata(), 0.3)
+
+
 def test_minimal_log_draws_loss_and_rate_only() -> None:
     """A log with only loss and rate gets two panels and no annotation when healthy."""
     t = np.arange(100.0)

@@ -2,7 +2,9 @@
 
 :func:`plot_run` draws, on a shared step axis: the training loss (and validation loss) on a
 log axis with each finding shaded where it happened, the learning rate of each group beneath,
-the gradient norm, and a heatmap of ``log10`` update-to-weight ratios per layer over time.
+the gradient norm, the cosine of each sampled update with the next descent direction
+(``grad_update_cos``: above 0 the steps stop short, below 0 they overshoot), and a heatmap of
+``log10`` update-to-weight ratios per layer over time.
 :func:`write_report` puts that figure, the findings and their evidence into one HTML page.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from lrkit.diagnostics._finding import Finding
 from lrkit.diagnostics._log import RunLog
+from lrkit.diagnostics._series import running_median
 from lrkit.tools._files import atomic_write
 from lrkit.tools.html import html_page
 from lrkit.tools.tables import html_table
@@ -33,6 +36,8 @@ def _panels(log: RunLog) -> list[str]:
     out = ["loss", "lr"]
     if log.grad_norm is not None and np.isfinite(log.grad_norm).any():
         out.append("grad")
+    if log.grad_update_cos is not None and np.isfinite(log.grad_update_cos).any():
+        out.append("cos")
     if log.ratio or log.group_ratio:
         out.append("ratio")
     return out
@@ -45,7 +50,7 @@ def plot_run(log: RunLog, findings: Sequence[Finding] = (), *, title: str = "") 
     from matplotlib.figure import Figure
 
     panels = _panels(log)
-    heights = {"loss": 3.0, "lr": 1.4, "grad": 1.4, "ratio": 1.8}
+    heights = {"loss": 3.0, "lr": 1.4, "grad": 1.4, "cos": 1.2, "ratio": 1.8}
     fig = Figure(figsize=(9.0, sum(heights[p] for p in panels) + 0.6), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(
@@ -102,6 +107,17 @@ def plot_run(log: RunLog, findings: Sequence[Finding] = (), *, title: str = "") 
         if ok.any() and np.all(norm[ok] > 0):
             ax.set_yscale("log")
         ax.set_ylabel("grad norm")
+    if "cos" in by and log.grad_update_cos is not None:
+        ax = by["cos"]
+        cos = np.asarray(log.grad_update_cos)
+        ok = np.isfinite(cos)
+        ax.plot(steps[ok], cos[ok], ".", ms=2, color="C4")
+        k = max(1, min(9, int(ok.sum()) // 10) | 1)  # a running median of the samples
+        if ok.sum() >= k:
+            ax.plot(steps[ok], running_median(cos[ok], k), lw=1.2, color="C4")
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("cos(Δw, −g')", fontsize=8)
     if "ratio" in by:
         _heatmap(by["ratio"], fig, log, list(axes))
     axes[-1].set_xlabel("step")

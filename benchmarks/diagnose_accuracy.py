@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import diagnose_fresh as df
 import diagnose_fresh4 as df4
+import diagnose_fresh5 as df5
 import diagnose_suite as ds
 import diagnose_tasks as dt
 
@@ -81,25 +82,31 @@ def _schedule(task: dt.DiagTask, case: str) -> Any:
 
 
 def task_by_name(name: str, oracle: str | None = None) -> dt.DiagTask:
-    """A task of ``diagnose_tasks``, ``diagnose_suite``, ``diagnose_fresh`` or
-    ``diagnose_fresh4``."""
+    """A task of ``diagnose_tasks``, ``diagnose_suite``, ``diagnose_fresh``,
+    ``diagnose_fresh4`` or ``diagnose_fresh5``."""
     if name in dt.BY_NAME:
         return dt.BY_NAME[name]
     if name in df4.SPECS:
         return df4.diag_task(name)
+    if name in df5.SPECS:
+        return df5.diag_task(name)
     return df.diag_task(name) if name in df.SPECS else ds.diag_task(name, oracle)
 
 
 def half_of(name: str) -> str:
-    """Round 4: ``"eval"`` for the 8 tasks of ``diagnose_fresh4``, ``"dev"`` for the other 28."""
-    return "eval" if name in df4.SPECS else "dev"
+    """Round 4: ``"eval"`` for the 8 tasks of ``diagnose_fresh4``, ``"eval5"`` for the 8 of
+    ``diagnose_fresh5`` (a second fresh set for the same frozen detectors), ``"dev"`` for the
+    other 28."""
+    return "eval" if name in df4.SPECS else "eval5" if name in df5.SPECS else "dev"
 
 
 def tasks(half: str, oracle: str | None = None, only: list[str] | None = None) -> list[dt.DiagTask]:
-    """The tasks of ``half`` (``"dev"``, ``"eval"`` or ``"both"``), development first; only
-    those named in ``only`` when given."""
-    names = [t.name for t in dt.TASKS] + ds.names() + df.names() if half != "eval" else []
-    names += df4.names() if half in ("eval", "both") else []
+    """The tasks of ``half`` (``"dev"``, ``"eval"``, ``"eval5"``, ``"both"``: dev and eval, or
+    ``"all"``), development first; only those named in ``only`` when given."""
+    names = [t.name for t in dt.TASKS] + ds.names() + df.names()
+    names = names if half in ("dev", "both", "all") else []
+    names += df4.names() if half in ("eval", "both", "all") else []
+    names += df5.names() if half in ("eval5", "all") else []
     return [task_by_name(n, oracle) for n in names if only is None or n in only]
 
 
@@ -248,26 +255,25 @@ def judge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table(judged: list[dict[str, Any]]) -> str:
-    """The markdown table: per case and half, right top finding and detected anywhere."""
+    """The markdown table: per case and half (those present, in ``dev``, ``eval``, ``eval5``
+    order), right top finding and detected anywhere; then each half's totals."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for j in judged:
         cells[(j["case"], j["half"])].append(j)
-    lines = [
-        "| case | expected top finding | dev: right top | dev: found at all | eval: right top "
-        "| eval: found at all |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    halves = [h for h in ("dev", "eval", "eval5") if any(j["half"] == h for j in judged)]
+    head = "".join(f" {h}: right top | {h}: found at all |" for h in halves)
+    lines = [f"| case | expected top finding |{head}", "|---|---|" + "---:|---:|" * len(halves)]
 
     def frac(rs: list[dict[str, Any]], key: str) -> str:
         return f"{sum(r[key] for r in rs)}/{len(rs)}" if rs else "-"
 
     for case, want in EXPECT.items():
-        d, e = cells[(case, "dev")], cells[(case, "eval")]
-        lines.append(
-            f"| {case} | {' or '.join(sorted(want))} | {frac(d, 'right')} | {frac(d, 'found')} "
-            f"| {frac(e, 'right')} | {frac(e, 'found')} |"
+        row = "".join(
+            f" {frac(cells[(case, h)], 'right')} | {frac(cells[(case, h)], 'found')} |"
+            for h in halves
         )
-    for half in ("dev", "eval"):
+        lines.append(f"| {case} | {' or '.join(sorted(want))} |{row}")
+    for half in halves:
         path = [j for j in judged if j["half"] == half and j["case"] != "healthy"]
         ok = sum(j["right"] for j in path)
         hl = [j for j in judged if j["half"] == half and j["case"] == "healthy"]
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="seeds per pathological case")
     ap.add_argument("--healthy-seeds", type=int, default=2, help="seeds of the healthy runs")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--half", choices=("dev", "eval", "both"), default="both")
+    ap.add_argument("--half", choices=("dev", "eval", "eval5", "both", "all"), default="both")
     ap.add_argument("--oracle", default=None, help="oracle cache (default: the suite's)")
     ap.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
     args = ap.parse_args(argv)

@@ -40,6 +40,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -313,36 +314,48 @@ def grid_peaks(specs: Mapping[str, Spec], path: Path) -> dict[str, Any]:
     return out
 
 
-def main(doc: str, specs: Mapping[str, Spec], path: Path) -> None:
-    """The command line of a fresh set: ``--peaks`` computes and caches the healthy peaks."""
-    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
-    ap.add_argument("--peaks", action="store_true", help="compute and cache the healthy peaks")
-    if ap.parse_args().peaks:
-        grid_peaks(specs, path)
+@dataclass(frozen=True, eq=False)
+class FreshSet:
+    """One fresh task set: its name (for errors), its spec table and the file caching its
+    healthy peaks; the functions a benchmark needs from it."""
+
+    where: str
+    specs: Mapping[str, Spec]
+    path: Path
+
+    def names(self) -> list[str]:
+        """The task names, in table order."""
+        return list(self.specs)
+
+    @functools.cache  # noqa: B019 (a handful of module-level sets, alive for the whole run)
+    def diag_task(self, name: str, peaks: str | None = None) -> DiagTask:
+        """The task ``name`` with its peak from the cached grid (``peaks``, default
+        :attr:`path`)."""
+        path = Path(peaks) if peaks else self.path
+        return make_task(self.specs, name, cached_peak(path, name, self.where))
+
+    def final_val_loss(self, name: str, peak: float, seed: int = 0) -> float:
+        """The healthy run of task ``name`` at ``peak``: its last validation loss
+        (:func:`healthy_val_loss`)."""
+        return healthy_val_loss(make_task(self.specs, name, peak), seed)
+
+    def peaks(self, path: Path | None = None) -> dict[str, Any]:
+        """The grid of each task and its best rate, written to ``path`` (default
+        :attr:`path`)."""
+        return grid_peaks(self.specs, path or self.path)
+
+    def main(self, doc: str) -> None:
+        """The command line: ``--peaks`` computes and caches the healthy peaks."""
+        ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+        ap.add_argument("--peaks", action="store_true", help="compute and cache the healthy peaks")
+        if ap.parse_args().peaks:
+            self.peaks()
 
 
-def names() -> list[str]:
-    """The fresh task names."""
-    return list(SPECS)
-
-
-@functools.cache
-def diag_task(name: str, peaks: str | None = None) -> DiagTask:
-    """The fresh task ``name`` with its peak from the cached grid."""
-    path = Path(peaks) if peaks else PEAKS
-    return make_task(SPECS, name, cached_peak(path, name, "diagnose_fresh"))
-
-
-def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
-    """The healthy run of task ``name`` at ``peak``: its last validation loss
-    (:func:`healthy_val_loss`)."""
-    return healthy_val_loss(make_task(SPECS, name, peak), seed)
-
-
-def peaks(path: Path = PEAKS) -> dict[str, Any]:
-    """The grid of each task and its best rate, written to ``path``."""
-    return grid_peaks(SPECS, path)
-
+FRESH = FreshSet("diagnose_fresh", SPECS, PEAKS)
+names, diag_task, final_val_loss, peaks = (
+    FRESH.names, FRESH.diag_task, FRESH.final_val_loss, FRESH.peaks
+)  # fmt: skip
 
 if __name__ == "__main__":
-    main(__doc__, SPECS, PEAKS)
+    FRESH.main(__doc__)

@@ -48,14 +48,13 @@ import itertools
 import math
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from diagnose_fresh import Spec, _mlp, _seq_ce, cached_peak, healthy_val_loss, main, make_task
-from diagnose_tasks import VOCAB, Data, DiagTask, _chars, _standard
+from diagnose_fresh import FreshSet, Spec, _mlp, _seq_ce
+from diagnose_tasks import VOCAB, Data, _chars, _standard
 from diagnose_tasks import _split as _seeded_split
 from torch import nn
 
@@ -307,30 +306,10 @@ SPECS: dict[str, Spec] = {
 }
 
 
-def names() -> list[str]:
-    """The fresh task names of round 5."""
-    return list(SPECS)
-
-
-@functools.cache
-def diag_task(name: str, peaks: str | None = None) -> DiagTask:
-    """The fresh task ``name`` with its peak from the cached grid (``peaks``, default
-    ``benchmarks/data/diagnose_fresh5_peaks.json``)."""
-    path = Path(peaks) if peaks else PEAKS
-    return make_task(SPECS, name, cached_peak(path, name, "diagnose_fresh5"))
-
-
-def final_val_loss(name: str, peak: float, seed: int = 0) -> float:
-    """The healthy run of task ``name`` at ``peak``: its last validation loss."""
-    return healthy_val_loss(make_task(SPECS, name, peak), seed)
-
-
-def peaks(path: Path = PEAKS) -> dict[str, Any]:
-    """The grid of each task and its best rate, written to ``path``."""
-    from diagnose_fresh import grid_peaks
-
-    return grid_peaks(SPECS, path)
-
+FRESH = FreshSet("diagnose_fresh5", SPECS, PEAKS)
+names, diag_task, final_val_loss, peaks = (
+    FRESH.names, FRESH.diag_task, FRESH.final_val_loss, FRESH.peaks
+)  # fmt: skip
 
 if __name__ == "__main__":
-    main(__doc__, SPECS, PEAKS)
+    FRESH.main(__doc__)

@@ -16,10 +16,11 @@ Two lines in a training loop::
 
 Per optimizer update ``k`` (counted by the hooks, so skipped ``GradScaler`` steps are not
 updates) it records the loss and each group's hyperparameters (read before the update, the
-values it used). On sampled updates it also measures, on the parameters' device: the
-gradient norm (global and per group) before the update, and the update-to-weight ratio
+values it used). On sampled updates it also measures: the gradient norm (global and per
+group) before the update, and the update-to-weight ratio
 ``||w_after - w_before|| / ||w_after||`` per group and per layer (a module owning parameters),
-which needs a copy of the weights for that one update; and at the next update, the cosine
+which needs a copy of the weights for that update (turned into the step in place and kept
+until the next update); and at the next update, the cosine
 between that update and the new descent direction, ``cos(Δw_k, -g_{k+1})`` (global and per
 group): positive when the loss still falls along the step just taken (a longer step would
 have gone further), negative when the step overshot. The sampling interval grows with the
@@ -27,10 +28,12 @@ update count, ``min(every, max(1, k // 25))`` after a sampled update ``k``: ever
 first 50, then sparser, every ``every`` from update ``25 * every`` on. A run's start, where
 most happens, is seen in detail, a short run still gets enough samples to judge (about 25 per
 doubling of its length), and a long one costs what ``every`` costs. Nothing is read back to
-the host per
-step: losses and statistics stay on the device and are copied in one transfer every ``every``
-updates (at the next update's pre-hook, once the last loss has been logged), then appended
-(and flushed) to the log file and TensorBoard.
+the host per step: the device keeps only the losses and, per parameter tensor, norms and dot
+products (a few ``torch._foreach_*`` calls per sampled update); they are read every ``every``
+updates (at the next update's pre-hook, once the last loss has been logged; one transfer for
+the losses, one for each kind of statistic), the sums per group and layer, ratios and cosines
+computed on the host (:mod:`lrkit.torch._monitor_stats`), and the rows appended (and
+flushed) to the log file and TensorBoard.
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ import atexit
 import math
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from lrkit.diagnostics import Finding, RunLog, diagnose
 from lrkit.diagnostics.io import LogWriter
+from lrkit.torch._monitor_stats import Buckets, cosines, statistics
 
 __all__ = ["Monitor"]
 
@@ -106,25 +110,27 @@ class Monitor:
         self.step = 0  # updates made
         self._next_sample = 0  # the next update whose statistics are measured
         self._rows: list[dict[str, float]] = []
+        self._hrows: list[dict[str, float]] = []  # rows of the unread updates: step, hparams
         self._losses: list[tuple[int, Any]] = []  # (update, loss tensor/float), unread
-        self._stats: list[tuple[int, torch.Tensor]] = []  # (update, stat vector), unread
-        self._hrows: list[dict[str, float]] = []  # hyperparameters of the unread updates
+        # unread per-parameter measurements (update, vector): norms of the gradient, update and
+        # weights; for the cosine, gradient norms, dot products and update norms
+        self._stats: list[tuple[int, torch.Tensor]] = []
+        self._align: list[tuple[int, torch.Tensor]] = []
         self._pending: Any = None
         self._pending_n = 0
         self._last_has_loss = True
-        self._before: list[torch.Tensor] | None = None
-        self._grad: torch.Tensor | None = None
-        # the last sampled update: (k, Δw_k, its squared norms), for the next step's cosine
-        self._delta: tuple[int, list[torch.Tensor], torch.Tensor] | None = None
-        self._align: list[tuple[int, torch.Tensor]] = []  # (update, cosines), unread
+        self._grad_norms: Sequence[torch.Tensor] | None = None  # of a sampled update, pre-step
+        self._before: list[torch.Tensor] | None = None  # its weights before the step
+        # the last sampled update k: (k, w_k - w_{k+1}, its norms), for the next one's cosine
+        self._delta: tuple[int, list[torch.Tensor], Sequence[torch.Tensor]] | None = None
         self._writer = None if path is None else LogWriter(path, self._columns(val_metrics))
         self._tb, self._own_tb = _tensorboard(tensorboard)
         ref = weakref.ref(self)
         self._hooks = [
-            optimizer.register_step_pre_hook(lambda *a: _call(ref, "_pre")),
-            optimizer.register_step_post_hook(lambda *a: _call(ref, "_post")),
+            optimizer.register_step_pre_hook(_weak_call(ref, type(self)._pre)),
+            optimizer.register_step_post_hook(_weak_call(ref, type(self)._post)),
         ]
-        atexit.register(_call, ref, "close")
+        atexit.register(_weak_call(ref, type(self).close))
 
     # ------------------------------------------------------------------ setup
     def _index_params(self, layers: bool) -> None:
@@ -144,12 +150,19 @@ class Monitor:
                 if name is not None and name not in self._layers:
                     self._layers.append(name)
                 layer_of.append(-1 if name is None else self._layers.index(name))
-        dev = self._params[0].device if self._params else torch.device("cpu")
-        self._device = dev
-        self._group_of = torch.tensor(group_of, dtype=torch.long, device=dev)
-        keep = [i for i, v in enumerate(layer_of) if v >= 0]
-        self._layer_keep = torch.tensor(keep, dtype=torch.long, device=dev)
-        self._layer_of = torch.tensor([layer_of[i] for i in keep], dtype=torch.long, device=dev)
+        self._device = self._params[0].device if self._params else torch.device("cpu")
+        n, n_layers = len(self._groups), len(self._layers)
+        self._buckets = Buckets(group_of, layer_of, n, n_layers)
+        # the recorded columns of statistics() and cosines() (one group: only the totals)
+        groups = self._groups if n > 1 else []
+        self._stat_columns = [
+            "grad_norm",
+            *(f"grad_norm/{g}" for g in groups),
+            *(f"group_ratio/{g}" for g in self._groups),
+            *(f"ratio/{name}" for name in self._layers),
+        ]
+        self._stat_index = [0, *range(1, len(groups) + 1), *range(n + 1, 2 * n + n_layers + 1)]
+        self._cos_columns = ["grad_update_cos", *(f"grad_update_cos/{g}" for g in groups)]
 
     def _hname(self, key: str, gi: int) -> str:
         return key if len(self._groups) == 1 else f"{key}/{self._groups[gi]}"
@@ -195,10 +208,9 @@ class Monitor:
     # ------------------------------------------------------------------ hooks
     def _pre(self) -> None:
         k = self.step
+        grad_norms = None  # this update's gradient norms per parameter, once measured
         if self._delta is not None:
-            with torch.no_grad():
-                k0, step, step_sq = self._delta
-                self._align.append((k0, self._alignment(step, step_sq)))
+            grad_norms = self._measure_cosine(*self._delta)
             self._delta = None
         if k and k % self.every == 0:
             self.flush()  # updates < k, their losses logged before or after their step
@@ -210,117 +222,88 @@ class Monitor:
         else:
             self._last_has_loss = False
         groups = self.optimizer.param_groups
-        hrow: dict[str, float] = {}
+        row: dict[str, float] = {"step": k}
         for key, gi, column in self._hcols:
             if gi < len(groups):
                 v = _get(groups[gi], key)
                 if v is not None:
-                    hrow[column] = v
-        self._hrows.append(hrow)
+                    row[column] = v
+        self._hrows.append(row)
         if k >= self._next_sample and self._params:
             self._next_sample = k + min(self.every, max(1, k // _GROWTH))
             with torch.no_grad():
-                self._grad = _sq_norms(self._grads(), self._device)
-                self._before = [p.detach().clone() for p in self._params]
+                if grad_norms is None:
+                    grad_norms = torch._foreach_norm(self._grads())
+                self._grad_norms = grad_norms
+                self._before = [p.clone() for p in self._params]
 
     def _post(self) -> None:
         k = self.step
-        if self._before is not None and self._grad is not None:
+        if self._before is not None and self._grad_norms is not None:
+            back = self._before  # the weights before the update, made w_k - w_{k+1} in place
             with torch.no_grad():
-                after = [p.detach() for p in self._params]
-                step = list(torch._foreach_sub(after, self._before))
-                step_sq = _sq_norms(step, self._device)
-                self._stats.append((k, self._statistics(after, step_sq, self._grad)))
-                self._delta = (k, step, step_sq)
-            self._before, self._grad = None, None
+                torch._foreach_sub_(back, self._params)
+                norms = torch._foreach_norm([*back, *self._params])
+                self._stats.append((k, self._stack([*self._grad_norms, *norms])))
+            self._delta = (k, back, norms[: len(back)])
+            self._before, self._grad_norms = None, None
         self.step = k + 1
 
-    def _grads(self) -> list[torch.Tensor]:
-        return [
-            p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device)
-            for p in self._params
-        ]
-
-    def _alignment(self, step: list[torch.Tensor], step_sq: torch.Tensor) -> torch.Tensor:
-        """[global, per group] ``cos(Δw_k, -g_{k+1})`` on the device (NaN where a norm is 0)."""
-        grads = self._grads()
-        dots = torch.stack(
-            [
-                torch.vdot(g.reshape(-1), d.reshape(-1).to(g.dtype)).to(self._device)
-                if g.shape == d.shape
-                else torch.zeros((), device=self._device)
-                for g, d in zip(grads, step, strict=True)
+    def _measure_cosine(
+        self, k: int, back: list[torch.Tensor], step_norms: Sequence[torch.Tensor]
+    ) -> Sequence[torch.Tensor]:
+        """Record the per-parameter parts of ``cos(Δw_k, -g_{k+1})`` (``||g_{k+1}||``,
+        ``g_{k+1} · (w_k - w_{k+1})``, ``||w_k - w_{k+1}||``); return the gradient norms."""
+        with torch.no_grad():
+            grads = self._grads()
+            norms = torch._foreach_norm(grads)
+            dots = [
+                torch.vdot(g.reshape(-1), b.reshape(-1)) if g.shape == b.shape else g.new_zeros(())
+                for g, b in zip(grads, back, strict=True)
             ]
-        ).to(torch.float64)
-        n = len(self._groups)
+            self._align.append((k, self._stack([*norms, *dots, *step_norms])))
+        return norms
 
-        def per_group(v: torch.Tensor) -> torch.Tensor:
-            out = torch.zeros(n, device=self._device, dtype=torch.float64)
-            return torch.cat([v.sum().reshape(1), out.index_add_(0, self._group_of, v)])
+    def _grads(self) -> list[torch.Tensor]:
+        return [p.new_zeros(()) if p.grad is None else p.grad for p in self._params]
 
-        den = (per_group(_sq_norms(grads, self._device)) * per_group(step_sq)).sqrt()
-        return torch.where(den > 0, -per_group(dots) / den.clamp_min(1e-300), torch.nan)
-
-    def _statistics(
-        self, after: list[torch.Tensor], delta: torch.Tensor, grad_sq: torch.Tensor
-    ) -> torch.Tensor:
-        """[global grad norm, group grad norms, group ratios, layer ratios] on the device."""
-        weight = _sq_norms(after, self._device)
-        g = len(self._groups)
-        gsq = torch.zeros(g, device=self._device, dtype=torch.float64)
-        gsq.index_add_(0, self._group_of, grad_sq)
-        parts = [gsq.sum().sqrt().reshape(1), gsq.sqrt(), _ratio(delta, weight, self._group_of, g)]
-        if self._layers:
-            keep = self._layer_keep
-            parts.append(_ratio(delta[keep], weight[keep], self._layer_of, len(self._layers)))
-        return torch.cat(parts)
+    def _stack(self, scalars: list[torch.Tensor]) -> torch.Tensor:
+        """0-d tensors as one vector on their device (no host sync)."""
+        try:
+            return torch.stack(scalars)
+        except RuntimeError:  # parameters on several devices: gathered on the first one's
+            return torch.stack([s.to(self._device) for s in scalars])
 
     # ------------------------------------------------------------------ reading back
     def flush(self) -> None:
-        """Read the recorded values from the device (one transfer) and write them out."""
-        first = self.step - len(self._hrows)
-        g, n_layers = len(self._groups), len(self._layers)
-        rows = [{"step": float(first + i), **h} for i, h in enumerate(self._hrows)]
+        """Read the recorded values from the device (one transfer each) and write them out."""
+        rows, first = self._hrows, self.step - len(self._hrows)
+        end, late = first + len(rows), []
         if self._losses:
-            vals = [v for _, v in self._losses]
-            host = _to_host(vals)
+            host = _to_host([v for _, v in self._losses])
             for (k, _), v in zip(self._losses, host, strict=True):
-                if first <= k < first + len(rows):
+                if first <= k < end:
                     rows[k - first]["loss"] = v
                 else:  # a late loss for an update already written: its own row
-                    rows.append({"step": float(k), "loss": v})
+                    late.append({"step": k, "loss": v})
         if self._stats:
-            mat = torch.stack([s for _, s in self._stats]).cpu().tolist()
-            for (k, _), vec in zip(self._stats, mat, strict=True):
-                if not first <= k < first + len(rows):
-                    continue
-                r = rows[k - first]
-                r["grad_norm"] = _inf_if_nan(vec[0])
-                if g > 1:
-                    for i, name in enumerate(self._groups):
-                        r[f"grad_norm/{name}"] = _inf_if_nan(vec[1 + i])
-                for i, name in enumerate(self._groups):
-                    r[f"group_ratio/{name}"] = vec[1 + g + i]
-                for i, name in enumerate(self._layers):
-                    if i < n_layers:
-                        r[f"ratio/{name}"] = vec[1 + 2 * g + i]
+            for (k, _), norms in zip(self._stats, _read(self._stats), strict=True):
+                if first <= k < end:
+                    stats = statistics(norms, self._buckets)
+                    stats = [stats[i] for i in self._stat_index]
+                    rows[k - first].update(zip(self._stat_columns, stats, strict=True))
         if self._align:
-            cos = torch.stack([a for _, a in self._align]).cpu().tolist()
-            for (k, _), vec in zip(self._align, cos, strict=True):
-                if first <= k < first + len(rows):
-                    r = rows[k - first]
-                    r["grad_update_cos"] = vec[0]
-                    if g > 1:
-                        for i, name in enumerate(self._groups):
-                            r[f"grad_update_cos/{name}"] = vec[1 + i]
+            n = len(self._cos_columns)
+            for (k, _), parts in zip(self._align, _read(self._align), strict=True):
+                if first <= k < end:
+                    cos = cosines(parts, self._buckets)[:n]
+                    rows[k - first].update(zip(self._cos_columns, cos, strict=True))
         self._hrows, self._losses, self._stats, self._align = [], [], [], []
-        self._emit(sorted(rows, key=lambda r: r["step"]))
+        self._emit(sorted(late + rows, key=lambda r: r["step"]) if late else rows)
 
     def _emit(self, rows: list[dict[str, float]]) -> None:
         if not rows:
             return
-        for r in rows:
-            r["step"] = int(r["step"])
         self._rows += rows
         if self._writer is not None:
             self._writer.write(rows)
@@ -370,10 +353,16 @@ class Monitor:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _call(ref: Any, method: str) -> None:
-    obj = ref()
-    if obj is not None:
-        getattr(obj, method)()
+def _weak_call(ref: weakref.ref[Monitor], method: Callable[[Monitor], None]) -> Callable[..., None]:
+    """A hook calling ``method`` on the monitor while it exists (the optimizer and the
+    interpreter's exit do not keep it alive)."""
+
+    def call(*_: object) -> None:
+        monitor = ref()
+        if monitor is not None:
+            method(monitor)
+
+    return call
 
 
 def _has(group: dict[str, Any], key: str) -> bool:
@@ -393,35 +382,21 @@ def _get(group: dict[str, Any], key: str) -> float | None:
     return None
 
 
-def _sq_norms(tensors: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Squared L2 norm of each tensor, as one float64 vector on ``device`` (no host sync)."""
-    norms = torch._foreach_norm(list(tensors))
-    if all(n.device == device for n in norms):
-        return torch.stack(norms).to(torch.float64).square()
-    return torch.stack([n.to(device, torch.float64) for n in norms]).square()
-
-
-def _ratio(delta: torch.Tensor, weight: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
-    """``sqrt(sum delta) / sqrt(sum weight)`` per bucket of ``index`` (0 where no weight)."""
-    d = torch.zeros(n, device=delta.device, dtype=torch.float64).index_add_(0, index, delta)
-    w = torch.zeros(n, device=delta.device, dtype=torch.float64).index_add_(0, index, weight)
-    return torch.where(w > 0, d.sqrt() / w.sqrt().clamp_min(1e-300), torch.zeros_like(w))
+def _read(measured: list[tuple[int, torch.Tensor]]) -> list[list[float]]:
+    """The measured vectors as floats, read in one transfer."""
+    return torch.stack([v for _, v in measured]).tolist()
 
 
 def _to_host(values: list[Any]) -> list[float]:
     """The losses as floats: every tensor read in one transfer (stacked on its device)."""
-    tensors = [v.reshape(()) for v in values if isinstance(v, torch.Tensor)]
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
     read: Any = iter(())
     if tensors:
         try:
-            read = iter(torch.stack(tensors).to(torch.float64).cpu().tolist())
-        except RuntimeError:  # losses on several devices or dtypes: one transfer each
+            read = iter(torch.stack(tensors).reshape(len(tensors)).to(torch.float64).tolist())
+        except RuntimeError:  # losses of several shapes or devices: one transfer each
             read = iter([float(t) for t in tensors])
     return [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]
-
-
-def _inf_if_nan(v: float) -> float:
-    return math.inf if not math.isfinite(v) else v
 
 
 def _tensorboard(tb: Any) -> tuple[Any, bool]:

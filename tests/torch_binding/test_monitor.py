@@ -348,3 +348,38 @@ def test_far_too_high_rate_is_diagnosed(task, one_thread, mult: float) -> None:
     assert top.kind in ("lr_too_high", "diverged"), top
     assert top.spec is not None
     assert max(lrkit.parse(top.spec)(np.arange(300))) < 0.1 * mult
+
+
+def test_tensor_hyperparameters_stay_on_device_until_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rate (and betas) kept as tensors, as capturable optimizers do, is copied on its
+    device each update and read with the losses at the next flush: the monitor itself never
+    reads a tensor to the host between flushes, and the rows hold plain floats."""
+    model, x, y = _tiny()
+    lr = torch.tensor(0.01)
+    betas = (torch.tensor(0.9), torch.tensor(0.999))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("host read")
+
+    def guarded(hook):  # type: ignore[no-untyped-def]
+        def run(self: Monitor) -> None:
+            with monkeypatch.context() as m:
+                for name in ("item", "__float__", "tolist", "numpy", "cpu"):
+                    m.setattr(torch.Tensor, name, boom)
+                hook(self)
+
+        return run
+
+    # the optimizer itself may read its tensor rate; only the monitor's hooks are guarded
+    monkeypatch.setattr(Monitor, "_pre", guarded(Monitor._pre))
+    monkeypatch.setattr(Monitor, "_post", guarded(Monitor._post))
+    mon = Monitor(model, opt, every=1000)
+    _train(model, opt, mon, x, y, 3)
+    lr.fill_(0.02)  # changed in place, as a scheduler does: later rows see it, earlier do not
+    _train(model, opt, mon, x, y, 2)
+    rows = mon.rows()
+    assert [r["lr"] for r in rows] == pytest.approx([0.01] * 3 + [0.02] * 2)
+    assert all(type(r["lr"]) is float and r["momentum"] == pytest.approx(0.9) for r in rows)

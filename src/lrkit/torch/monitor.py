@@ -108,6 +108,7 @@ class Monitor:
         ]
         self._index_params(layers)
         self.step = 0  # updates made
+        self._tensor_hparams = False  # a group keeps a hyperparameter as a tensor
         self._next_sample = 0  # the next update whose statistics are measured
         self._rows: list[dict[str, float]] = []
         self._hrows: list[dict[str, float]] = []  # rows of the unread updates: step, hparams
@@ -222,12 +223,13 @@ class Monitor:
         else:
             self._last_has_loss = False
         groups = self.optimizer.param_groups
-        row: dict[str, float] = {"step": k}
+        row: dict[str, Any] = {"step": k}  # tensor hyperparameters stay on device till flush
         for key, gi, column in self._hcols:
             if gi < len(groups):
                 v = _get(groups[gi], key)
                 if v is not None:
                     row[column] = v
+                    self._tensor_hparams |= _is_t(v)
         self._hrows.append(row)
         if k >= self._next_sample and self._params:
             self._next_sample = k + min(self.every, max(1, k // _GROWTH))
@@ -298,6 +300,10 @@ class Monitor:
                 if first <= k < end:
                     cos = cosines(parts, self._buckets)[:n]
                     rows[k - first].update(zip(self._cos_columns, cos, strict=True))
+        cells = [(r, c) for r in rows if self._tensor_hparams for c, v in r.items() if _is_t(v)]
+        if cells:  # tensor rates (or betas) read in one transfer, like the losses
+            for (r, c), v in zip(cells, _to_host([r[c] for r, c in cells]), strict=True):
+                r[c] = v
         self._hrows, self._losses, self._stats, self._align = [], [], [], []
         self._emit(sorted(late + rows, key=lambda r: r["step"]) if late else rows)
 
@@ -369,16 +375,26 @@ def _has(group: dict[str, Any], key: str) -> bool:
     return _get(group, key) is not None
 
 
-def _get(group: dict[str, Any], key: str) -> float | None:
+def _get(group: dict[str, Any], key: str) -> float | torch.Tensor | None:
+    """The group's value of ``key`` (``momentum``/``beta1`` and ``beta2`` from ``betas``): a
+    float, or a copy of a one-element tensor kept on its device (read at the next flush, so a
+    tensor rate on a GPU costs no host sync per update); None when absent or not a scalar."""
     if key in ("momentum", "beta1") and "momentum" not in group and "betas" in group:
-        return float(group["betas"][0])
+        return _scalar(group["betas"][0])
     if key == "beta2" and "betas" in group:
-        return float(group["betas"][1])
-    v = group.get(key)
+        return _scalar(group["betas"][1])
+    return _scalar(group.get(key))
+
+
+def _is_t(v: Any) -> bool:
+    return isinstance(v, torch.Tensor)
+
+
+def _scalar(v: Any) -> float | torch.Tensor | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
     if isinstance(v, torch.Tensor) and v.numel() == 1:
-        return float(v)
+        return v.detach().reshape(()).clone()
     return None
 
 

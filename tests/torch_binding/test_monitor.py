@@ -383,3 +383,83 @@ def test_tensor_hyperparameters_stay_on_device_until_a_read(
     rows = mon.rows()
     assert [r["lr"] for r in rows] == pytest.approx([0.01] * 3 + [0.02] * 2)
     assert all(type(r["lr"]) is float and r["momentum"] == pytest.approx(0.9) for r in rows)
+
+
+def test_cosine_survives_a_read_between_its_update_and_the_next() -> None:
+    """log_val (a read) right after a sampled update: that update's cosine, measured at the
+    next update, still reaches its row (as a late row merged on reading)."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=4)
+    for k in range(30):
+        _train(model, opt, mon, x, y, 1)
+        if k % 10 == 9:
+            mon.log_val(val_loss=1.0)
+    log = mon.run_log()
+    sampled = np.isfinite(log.grad_norm)
+    has_cos = np.isfinite(log.grad_update_cos)
+    assert np.array_equal(has_cos[:-1], sampled[:-1]) and sampled[9] and has_cos[9]
+
+
+def test_skipped_step_does_not_shift_later_losses() -> None:
+    """log() after optimizer.step(): an iteration whose step is skipped (as GradScaler does)
+    logs a loss with no update; it is dropped, and every later update keeps its own loss."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=4)
+    expected = []
+    for k in range(8):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        if k != 3:  # iteration 3: no update
+            opt.step()
+            expected.append(float(loss.detach()))
+        mon.log(loss + 100.0 * (k == 3))
+        opt.zero_grad()
+    rows = mon.rows()
+    assert [r["loss"] for r in rows] == pytest.approx(expected)
+
+
+def test_cosine_off_keeps_no_copy_and_close_frees_it() -> None:
+    """cosine=False: no grad_update_cos column and no parameter copy kept between updates;
+    with the default, close() drops the kept copy."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=4, cosine=False)
+    _train(model, opt, mon, x, y, 5)
+    assert mon._delta is None and all("grad_update_cos" not in r for r in mon.rows())
+    mon2 = Monitor(model, torch.optim.SGD(model.parameters(), lr=0.05), every=4)
+    _train(model, mon2.optimizer, mon2, x, y, 3)
+    assert mon2._delta is not None
+    mon2.close()
+    assert mon2._delta is None
+
+
+def test_cosine_follows_the_descent_direction_of_a_maximising_optimizer() -> None:
+    """SGD(maximize=True) on -L at a tiny rate keeps going uphill on -L, i.e. downhill on L:
+    the cosine is measured against +g there, so it reads near +1 as for minimising L."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    y = x @ torch.tensor([1.0, -2.0, 3.0])
+    model = torch.nn.Linear(3, 1, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, maximize=True)
+    mon = Monitor(model, opt, every=5)
+    for _ in range(30):
+        loss = -0.5 * (model(x).squeeze(1) - y).pow(2).mean()
+        loss.backward()
+        opt.step()
+        mon.log(loss)
+        opt.zero_grad()
+    cos = np.array([r["grad_update_cos"] for r in mon.rows() if "grad_update_cos" in r])
+    assert float(np.median(cos)) > 0.5
+
+
+def test_cosines_are_nan_when_a_part_is_not_finite() -> None:
+    """An infinite gradient norm or dot gives NaN, not 0."""
+    from lrkit.torch._monitor_stats import Buckets, cosines
+
+    b = Buckets([0], [0], 1, 1)
+    assert math.isnan(cosines([math.inf, 1.0, 1.0], b)[0])
+    assert math.isnan(cosines([1.0, math.nan, 1.0], b)[0])
+    assert cosines([2.0, 1.0, 1.0], b)[0] == pytest.approx(0.5)
+    assert cosines([2.0, 1.0, 1.0], b, [-1.0])[0] == pytest.approx(-0.5)

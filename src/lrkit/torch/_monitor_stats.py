@@ -59,16 +59,25 @@ def statistics(norms: Sequence[float], buckets: Buckets) -> list[float]:
     return out
 
 
-def cosines(parts: Sequence[float], buckets: Buckets) -> list[float]:
+def cosines(
+    parts: Sequence[float], buckets: Buckets, sign: Sequence[float] | None = None
+) -> list[float]:
     """``[global, per group]`` ``cos(Δw_k, -g_{k+1})`` from per-parameter parts
-    ``[||g_{k+1}|| (P values), g_{k+1} · (w_k - w_{k+1}) (P), ||w_k - w_{k+1}|| (P)]`` (NaN
-    where a norm is 0)."""
+    ``[||g_{k+1}|| (P values), g_{k+1} · (w_k - w_{k+1}) (P), ||w_k - w_{k+1}|| (P)]``, each
+    dot times its parameter's ``sign`` (-1 where the optimizer maximises: the descent
+    direction is then ``+g``). NaN where a norm is 0 or a part is not finite."""
     p = len(parts) // 3
+    dots = (
+        parts[p : 2 * p]
+        if sign is None
+        else [d * s for d, s in zip(parts[p : 2 * p], sign, strict=True)]
+    )
     grad = buckets.sums([v * v for v in parts[:p]], layers=False)
-    dot = buckets.sums(parts[p : 2 * p], layers=False)
+    dot = buckets.sums(dots, layers=False)
     step = buckets.sums([v * v for v in parts[2 * p :]], layers=False)
     out = []
     for g, d, s in zip(grad, dot, step, strict=True):
         den = math.sqrt(g * s)
-        out.append(d / den if den > 0 else math.nan)
+        ok = den > 0 and math.isfinite(den) and math.isfinite(d)
+        out.append(d / den if ok else math.nan)
     return out

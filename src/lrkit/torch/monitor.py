@@ -74,6 +74,9 @@ class Monitor:
             ``betas[0]`` where there is no ``momentum`` key); keys a group lacks are skipped.
         val_metrics: the validation columns of a CSV log (JSON lines take any).
         layers: record per-layer ratios (else only per group).
+        cosine: record ``grad_update_cos``; it keeps the last sampled update ``w_k - w_{k+1}``
+            (one copy of the parameters) until the next update's gradient is there, i.e.
+            through that update's forward and backward pass; ``False`` frees it at once.
 
     Raises:
         TypeError: not a module / optimizer.
@@ -91,6 +94,7 @@ class Monitor:
         hyperparameters: Sequence[str] = _DEFAULT_HPARAMS,
         val_metrics: Sequence[str] = ("val_loss",),
         layers: bool = True,
+        cosine: bool = True,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"Monitor: model must be a torch.nn.Module, got {type(model).__name__}")
@@ -100,7 +104,7 @@ class Monitor:
             )
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"Monitor: every must be a positive integer, got every={every!r}")
-        self.model, self.optimizer, self.every = model, optimizer, every
+        self.model, self.optimizer, self.every, self.cosine = model, optimizer, every, cosine
         self._groups = [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
         self._hkeys = [h for h in hyperparameters if _has(optimizer.param_groups[0], h)]
         self._hcols = [
@@ -119,7 +123,8 @@ class Monitor:
         self._align: list[tuple[int, torch.Tensor]] = []
         self._pending: Any = None
         self._pending_n = 0
-        self._last_has_loss = True
+        self._log_after: bool | None = None  # log() after optimizer.step(); None: not known yet
+        self._last_logged = -1  # the last update given a loss (log() after the step)
         self._grad_norms: Sequence[torch.Tensor] | None = None  # of a sampled update, pre-step
         self._before: list[torch.Tensor] | None = None  # its weights before the step
         # the last sampled update k: (k, w_k - w_{k+1}, its norms), for the next one's cosine
@@ -164,6 +169,12 @@ class Monitor:
         ]
         self._stat_index = [0, *range(1, len(groups) + 1), *range(n + 1, 2 * n + n_layers + 1)]
         self._cos_columns = ["grad_update_cos", *(f"grad_update_cos/{g}" for g in groups)]
+        # the descent direction is -g, or +g in a group that maximises: the dots' signs
+        self._dot_sign = [
+            -1.0 if g.get("maximize", False) else 1.0
+            for g in self.optimizer.param_groups
+            for _ in g["params"]
+        ]
 
     def _hname(self, key: str, gi: int) -> str:
         return key if len(self._groups) == 1 else f"{key}/{self._groups[gi]}"
@@ -174,8 +185,9 @@ class Monitor:
         cols.append("grad_norm")
         if len(self._groups) > 1:
             cols += [f"grad_norm/{g}" for g in self._groups]
-        cols.append("grad_update_cos")
-        if len(self._groups) > 1:
+        if self.cosine:
+            cols.append("grad_update_cos")
+        if self.cosine and len(self._groups) > 1:
             cols += [f"grad_update_cos/{g}" for g in self._groups]
         cols += [f"group_ratio/{g}" for g in self._groups]
         cols += [f"ratio/{name}" for name in self._layers]
@@ -184,13 +196,18 @@ class Monitor:
 
     # ------------------------------------------------------------------ the loop's calls
     def log(self, loss: torch.Tensor | float) -> None:
-        """Record the training loss of the current update (call once per step, before or after
-        ``optimizer.step()``; several calls before one update, e.g. per micro-batch, are
-        averaged). No host sync: a tensor stays on its device until the next read."""
+        """Record the training loss of the current update: call it once per step, before or
+        after ``optimizer.step()`` (which, is read from the first update: a loss logged before
+        it means before). Before: several calls before one update, e.g. per micro-batch, are
+        averaged. After: a call with no update since the previous one belongs to a step that
+        was skipped (``GradScaler``) and is dropped, so later losses keep their rows. No host
+        sync: a tensor stays on its device until the next read."""
         value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
-        if not self._last_has_loss and self._pending is None:
-            self._losses.append((self.step - 1, value))
-            self._last_has_loss = True
+        if self._log_after:
+            k = self.step - 1
+            if k > self._last_logged:
+                self._losses.append((k, value))
+                self._last_logged = k
             return
         self._pending = value if self._pending is None else self._pending + value
         self._pending_n += 1
@@ -215,13 +232,12 @@ class Monitor:
             self._delta = None
         if k and k % self.every == 0:
             self.flush()  # updates < k, their losses logged before or after their step
+        if self._log_after is None:  # the first update: was its loss logged before it?
+            self._log_after = self._pending is None
         if self._pending is not None:
             v = self._pending / self._pending_n if self._pending_n > 1 else self._pending
             self._losses.append((k, v))
             self._pending, self._pending_n = None, 0
-            self._last_has_loss = True
-        else:
-            self._last_has_loss = False
         groups = self.optimizer.param_groups
         row: dict[str, Any] = {"step": k}  # tensor hyperparameters stay on device till flush
         for key, gi, column in self._hcols:
@@ -247,7 +263,8 @@ class Monitor:
                 torch._foreach_sub_(back, self._params)
                 norms = torch._foreach_norm([*back, *self._params])
                 self._stats.append((k, self._stack([*self._grad_norms, *norms])))
-            self._delta = (k, back, norms[: len(back)])
+            if self.cosine:
+                self._delta = (k, back, norms[: len(back)])
             self._before, self._grad_norms = None, None
         self.step = k + 1
 
@@ -297,9 +314,17 @@ class Monitor:
         if self._align:
             n = len(self._cos_columns)
             for (k, _), parts in zip(self._align, _read(self._align), strict=True):
+                cos = dict(
+                    zip(
+                        self._cos_columns,
+                        cosines(parts, self._buckets, self._dot_sign)[:n],
+                        strict=True,
+                    )
+                )
                 if first <= k < end:
-                    cos = cosines(parts, self._buckets)[:n]
-                    rows[k - first].update(zip(self._cos_columns, cos, strict=True))
+                    rows[k - first].update(cos)
+                else:  # its update was written by a read in between (log_val, rows): own row
+                    late.append({"step": k, **cos})
         cells = [(r, c) for r in rows if self._tensor_hparams for c, v in r.items() if _is_t(v)]
         if cells:  # tensor rates (or betas) read in one transfer, like the losses
             for (r, c), v in zip(cells, _to_host([r[c] for r, c in cells]), strict=True):
@@ -346,6 +371,7 @@ class Monitor:
         for h in self._hooks:
             h.remove()
         self._hooks = []
+        self._delta = self._before = self._grad_norms = None  # the parameter copies
         if self._writer is not None:
             self._writer.close()
         if self._tb is not None and self._own_tb:
@@ -409,7 +435,7 @@ def _to_host(values: list[Any]) -> list[float]:
     read: Any = iter(())
     if tensors:
         try:
-            read = iter(torch.stack(tensors).reshape(len(tensors)).to(torch.float64).tolist())
+            read = iter(torch.stack(tensors).reshape(len(tensors)).tolist())
         except RuntimeError:  # losses of several shapes or devices: one transfer each
             read = iter([float(t) for t in tensors])
     return [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]

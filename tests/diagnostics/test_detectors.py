@@ -327,3 +327,38 @@ def test_even_samples_thins_a_dense_start() -> None:
     assert np.isfinite(thin.grad_update_cos).sum() == dense.sum()
     uniform = dataclasses.replace(log, grad_norm=np.where(steps % 20 == 0, 1.0, np.nan), ratio={})
     assert even_samples(uniform) is uniform
+
+
+def test_even_samples_never_hides_a_blow_up_and_tolerates_a_gap() -> None:
+    """Off the even grid, a non-finite gradient norm stays (so exploding_gradients sees it
+    through diagnose), finite ones go; one missing sample in a uniform log does not double
+    the grid's spacing."""
+    from lrkit.diagnostics._series import even_samples
+
+    n = 1000
+    steps = np.arange(n)
+    dense = (steps < 50) | (steps % 20 == 0)
+    g = np.where(dense, 1.0, np.nan)
+    g[23] = np.inf
+    log = dg.RunLog(steps, np.linspace(2, 1, n), grad_norm=g)
+    kept = np.flatnonzero(~np.isnan(even_samples(log).grad_norm)).tolist()
+    assert 23 in kept and 25 not in kept and 29 in kept
+    assert dg.exploding_gradients(even_samples(log)) is not None
+    assert "exploding_gradients" in [f.kind for f in dg.diagnose(log)]
+    uniform = np.where(steps % 20 == 0, 1.0, np.nan)
+    uniform[300] = np.nan
+    thin = even_samples(dg.RunLog(steps, np.ones(n), grad_norm=uniform))
+    assert np.isfinite(thin.grad_norm).sum() == (steps % 20 == 0).sum() - 1
+
+
+def test_aligned_steps_do_not_read_low_rate_on_a_run_that_blew_up() -> None:
+    """Aligned steps before a NaN loss (or a 1.5x rise) do not add lr_too_low to diverged."""
+    base = _with_cos(synthetic.healthy(), 0.4)
+    loss = np.array(base.loss)
+    loss[400:] = np.nan
+    blown = dataclasses.replace(base, loss=loss)
+    assert dg.lr_too_low(blown) is None
+    assert dg.diagnose(blown)[0].kind == "diverged"
+    risen = np.array(base.loss)
+    risen[300:] *= 3.0
+    assert dg.lr_too_low(dataclasses.replace(base, loss=risen)) is None

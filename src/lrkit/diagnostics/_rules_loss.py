@@ -220,6 +220,7 @@ def lr_too_low(
     calm: float = 0.15,
     align: float = 0.08,
     gap: float = 1.5,
+    rose: float = 0.4,
 ) -> Finding | None:
     """A slow, steady fall, or steps that keep going downhill: the rate could be higher.
 
@@ -236,7 +237,9 @@ def lr_too_low(
     the first 10% of the run while the rate is >= half its peak
     (:func:`~lrkit.diagnostics._series.alignment`) is at least ``align`` (0.08): the next
     gradient keeps pointing the way the last update went, so each step stopped short. This
-    fires calm or not, at severity 0.75 (above a stuck loss's 0.7).
+    fires at severity 0.75 (above a stuck loss's 0.7) on any run whose loss stayed finite and
+    did not rise ``max(rose, 3 * noise)`` above its running best (0.4: 1.5x, the rise that
+    reads ``lr_too_high``).
 
     Never when that median is ``-align`` or less (the steps overshoot: not a low rate), nor
     when the last validation loss is ``gap`` (1.5x) or more above the training loss (the data
@@ -265,7 +268,9 @@ def lr_too_low(
     small_steps = ratio is not None and ratio < ratio_low and fall > -c.noise
     a = alignment(log)
     vt = val_train_gap(log)
-    aligned = a is not None and a[0] >= align
+    # a run that blew up or rose is not slow, however its steps pointed before
+    steady = c.first_bad is None and r < max(rose, 3 * c.noise)
+    aligned = a is not None and a[0] >= align and steady
     calm_ok = r < max(calm, 3 * c.noise)
     overshoot = a is not None and a[0] <= -align
     data_bound = vt is not None and vt >= math.log(gap)

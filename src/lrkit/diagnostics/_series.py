@@ -292,11 +292,16 @@ def val_train_gap(log: RunLog, tail_frac: float = 0.1) -> float | None:
 
 def even_samples(log: RunLog, first: int = 10) -> RunLog:
     """``log`` with its sampled statistics (gradient norms, update ratios) thinned to an even
-    grid: the first ``first`` samples, then each sample at least the log's longest sampling
-    interval after the last one kept. ``lrkit.torch.Monitor`` samples the start of a run
+    grid: the first ``first`` samples, then each sample at least ``gap`` steps after the last
+    one kept, ``gap`` the 90th percentile of the sampling intervals (the log's steady
+    interval, robust to a missing sample). ``lrkit.torch.Monitor`` samples the start of a run
     densely and then every ``every`` updates; the rules that count spikes or take medians over
     samples judge them on an even grid, so that a dense start does not outweigh the rest of
-    the run. ``grad_update_cos`` is left whole (its rule selects its own steps)."""
+    the run. A sample whose gradient norm is not finite is kept anyway, on the grid or not.
+    (Finite spikes off the grid are not: on the development runs keeping those above 10x the
+    kept median raised the false alarms on healthy runs from 6 to 10 of 56, early spikes of
+    runs that then train normally.) ``grad_update_cos`` is left whole (its rule selects its
+    own steps)."""
     cols = [*log.group_grad_norm.values(), *log.ratio.values(), *log.group_ratio.values()]
     if log.grad_norm is not None:
         cols.append(log.grad_norm)
@@ -305,14 +310,17 @@ def even_samples(log: RunLog, first: int = 10) -> RunLog:
     sampled = np.flatnonzero(np.any([~np.isnan(c) for c in cols], axis=0))
     if sampled.size < first + 2:
         return log
-    steps = log.steps[sampled]
-    gap = float(np.max(np.diff(steps[first:])))
+    steps = log.steps[sampled].astype(np.float64)
+    gap = float(np.quantile(np.diff(steps[first - 1 :]), 0.9)) * (1 - 1e-6)
+    g = None if log.grad_norm is None else np.asarray(log.grad_norm)
     keep = list(sampled[:first])
-    last = float(steps[first - 1]) if first else -math.inf
+    last = float(steps[first - 1])
     for i, s in zip(sampled[first:], steps[first:], strict=True):
         if s - last >= gap:
             keep.append(i)
             last = float(s)
+        elif g is not None and np.isinf(g[i]):  # a blow-up is never thinned away
+            keep.append(i)
     if len(keep) == sampled.size:
         return log
     mask = np.zeros(len(log), dtype=bool)

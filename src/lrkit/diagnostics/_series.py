@@ -256,7 +256,8 @@ def alignment(
     Positive: the next gradient still points the way the update went (a longer step would
     have lowered the loss further); negative: the steps overshoot. At a well-tuned rate it
     sits near 0 once the first fast fall is over (the noise of the mini-batch gradient
-    dominates); it is the sign of the hypergradient ``dL/dlr`` of Baydin et al. (2018).
+    dominates); its sign is that of ``-dL/dlr``, the negated hypergradient of Baydin et al.
+    (2018).
     """
     c, lr = log.grad_update_cos, log.lr
     if c is None or lr is None or not np.isfinite(lr).any():

@@ -26,8 +26,8 @@ group): positive when the loss still falls along the step just taken (a longer s
 have gone further), negative when the step overshot. The sampling interval grows with the
 update count, ``min(every, max(1, k // 25))`` after a sampled update ``k``: every update of the
 first 50, then sparser, every ``every`` from update ``25 * every`` on. A run's start, where
-most happens, is seen in detail, a short run still gets enough samples to judge (about 25 per
-doubling of its length), and a long one costs what ``every`` costs. Nothing is read back to
+most happens, is seen in detail, a short run still gets enough samples to judge (about 17 per
+doubling of its length, 25 ln 2), and a long one costs what ``every`` costs. Nothing is read back to
 the host per step: the device keeps only the losses and, per parameter tensor, norms and dot
 products (a few ``torch._foreach_*`` calls per sampled update); they are read every ``every``
 updates (at the next update's pre-hook, once the last loss has been logged; one transfer for
@@ -55,8 +55,8 @@ __all__ = ["Monitor"]
 
 _DEFAULT_HPARAMS = ("lr", "momentum")
 #: After a sampled update ``k`` the next is ``min(every, max(1, k // _GROWTH))`` later: the
-#: first updates are all sampled (a blow-up there is seen before it settles), about 25 per
-#: doubling of the run after that, and every ``every`` from ``_GROWTH * every`` on.
+#: first updates are all sampled (a blow-up there is seen before it settles), about 17 per
+#: doubling of the run after that (25 ln 2), and every ``every`` from ``_GROWTH * every`` on.
 _GROWTH = 25
 
 

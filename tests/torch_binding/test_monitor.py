@@ -463,3 +463,37 @@ def test_cosines_are_nan_when_a_part_is_not_finite() -> None:
     assert math.isnan(cosines([1.0, math.nan, 1.0], b)[0])
     assert cosines([2.0, 1.0, 1.0], b)[0] == pytest.approx(0.5)
     assert cosines([2.0, 1.0, 1.0], b, [-1.0])[0] == pytest.approx(-0.5)
+
+
+def test_sparse_gradients_are_measured() -> None:
+    """nn.Embedding(sparse=True): the sparse gradient is measured like a dense one."""
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(20, 4, sparse=True)
+    opt = torch.optim.SGD(emb.parameters(), lr=0.1)
+    mon = Monitor(emb, opt, every=2)
+    idx = torch.tensor([1, 2, 3])
+    first_grad_norm = float(2 * emb.weight.detach()[idx].norm())
+    for _ in range(3):
+        loss = emb(idx).pow(2).sum()
+        loss.backward()
+        opt.step()
+        mon.log(loss)
+        opt.zero_grad()
+    rows = mon.rows()
+    assert rows[0]["grad_norm"] == pytest.approx(first_grad_norm, rel=1e-5)
+    assert all(math.isfinite(r["grad_update_cos"]) for r in rows[:2])
+
+
+def test_param_group_added_later_warns_once_and_log_val_after_close_raises() -> None:
+    """A group added after the Monitor was made is not recorded: one warning says so. A
+    validation value logged after close() is an error that says so."""
+    model, x, y = _tiny()
+    opt = torch.optim.SGD(model[0].parameters(), lr=0.05)
+    mon = Monitor(model, opt, every=4)
+    _train(model, opt, mon, x, y, 1)
+    opt.add_param_group({"params": model[2].parameters()})
+    with pytest.warns(UserWarning, match="param groups"):
+        _train(model, opt, mon, x, y, 2)
+    mon.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        mon.log_val(val_loss=0.5)

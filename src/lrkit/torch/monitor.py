@@ -41,6 +41,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -114,6 +115,7 @@ class Monitor:
         self.step = 0  # updates made
         self._tensor_hparams = False  # a group keeps a hyperparameter as a tensor
         self._next_sample = 0  # the next update whose statistics are measured
+        self._warned_groups = False  # a param group was added after the Monitor was made
         self._rows: list[dict[str, float]] = []
         self._hrows: list[dict[str, float]] = []  # rows of the unread updates: step, hparams
         self._losses: list[tuple[int, Any]] = []  # (update, loss tensor/float), unread
@@ -217,6 +219,8 @@ class Monitor:
         names get a ``val_`` prefix unless they have one); written at once."""
         if not metrics:
             raise ValueError("Monitor.log_val: give at least one metric, e.g. val_loss=...")
+        if not self._hooks:
+            raise RuntimeError("Monitor.log_val: the monitor is closed; log before close()")
         self.flush()
         row: dict[str, float] = {"step": max(0, self.step - 1)}
         for k, v in metrics.items():
@@ -226,6 +230,14 @@ class Monitor:
     # ------------------------------------------------------------------ hooks
     def _pre(self) -> None:
         k = self.step
+        if len(self.optimizer.param_groups) != len(self._groups) and not self._warned_groups:
+            self._warned_groups = True
+            warnings.warn(
+                f"Monitor: the optimizer has {len(self.optimizer.param_groups)} param groups, "
+                f"{len(self._groups)} when the Monitor was made; the new ones are not recorded "
+                "(make the Monitor after add_param_group)",
+                stacklevel=2,
+            )
         grad_norms = None  # this update's gradient norms per parameter, once measured
         if self._delta is not None:
             grad_norms = self._measure_cosine(*self._delta)
@@ -284,7 +296,12 @@ class Monitor:
         return norms
 
     def _grads(self) -> list[torch.Tensor]:
-        return [p.new_zeros(()) if p.grad is None else p.grad for p in self._params]
+        """Each parameter's gradient (0 where none; a sparse one, as from
+        ``nn.Embedding(sparse=True)``, made dense for its norm and dot product)."""
+        return [
+            p.new_zeros(()) if p.grad is None else p.grad.to_dense() if p.grad.is_sparse else p.grad
+            for p in self._params
+        ]
 
     def _stack(self, scalars: list[torch.Tensor]) -> torch.Tensor:
         """0-d tensors as one vector on their device (no host sync)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -141,16 +142,18 @@ def test_stops_early_on_divergence(task):
     assert res.rates[0] <= res.suggestion < res.rates[-1]
 
 
+def _counted(task, seen):
+    """The task's batches, appending 1 to ``seen`` for each one read."""
+    for b in task.batches(0):
+        seen.append(1)
+        yield b
+
+
 def test_gradient_accumulation_counts_batches(task):
     """accumulation_steps=3 uses three batches per update, and restores state."""
     model, opt = _setup(task, torch.optim.AdamW)
-    seen = []
-
-    def data():
-        for b in task.batches(0):
-            seen.append(1)
-            yield b
-
+    seen: list[int] = []
+    data = functools.partial(_counted, task, seen)
     before = _state(model, opt)
     res = find_lr(
         model, opt, task.loss, data(), steps=10, end=1e-2, accumulation_steps=3, rule="minimum/10"
@@ -165,13 +168,8 @@ def test_probes_run_below_the_edge_and_count_their_updates(task):
     held-out batches read once), the suggestion is the probe with the lowest held-out loss, and
     the model and optimizer come back bitwise."""
     model, opt = _setup(task, torch.optim.SGD)
-    seen = []
-
-    def data():
-        for b in task.batches(0):
-            seen.append(1)
-            yield b
-
+    seen: list[int] = []
+    data = functools.partial(_counted, task, seen)
     before = _state(model, opt)
     res = find_lr(model, opt, task.loss, data(), steps=30, probe_steps=8)
     n = probe_rule.PROBES + 2

@@ -178,12 +178,16 @@ def layer_imbalance(
     )
 
 
+def _group_medians(log: RunLog) -> dict[str, float]:
+    """Each param group's median rate, for the groups with a positive one."""
+    groups = log.hparams.get("lr", {})
+    med = {g: float(np.nanmedian(v)) for g, v in groups.items() if np.isfinite(v).any()}
+    return {g: v for g, v in med.items() if v > 0}
+
+
 def _rates_apart(log: RunLog, decades: float) -> bool:
     """Whether the param groups' median rates span ``decades`` or more."""
-    med = [
-        float(np.nanmedian(v)) for v in log.hparams.get("lr", {}).values() if np.isfinite(v).any()
-    ]
-    med = [v for v in med if v > 0]
+    med = list(_group_medians(log).values())
     return len(med) >= 2 and math.log10(max(med) / min(med)) >= decades
 
 
@@ -204,11 +208,7 @@ def _first_updates_apart(log: RunLog, hi: str, lo: str, decades: float, first: i
 def _group_rates(
     log: RunLog, decades: float, unstable: float, stuck: float, decades_felt: float
 ) -> Finding | None:
-    groups = log.hparams.get("lr", {})
-    if len(groups) < 2:
-        return None
-    med = {g: float(np.nanmedian(v)) for g, v in groups.items() if np.isfinite(v).any()}
-    med = {g: v for g, v in med.items() if v > 0}
+    med = _group_medians(log)
     if len(med) < 2:
         return None
     hi, lo = max(med, key=med.__getitem__), min(med, key=med.__getitem__)

@@ -299,9 +299,9 @@ def even_samples(log: RunLog, first: int = 10) -> RunLog:
     densely and then every ``every`` updates; the rules that count spikes or take medians over
     samples judge them on an even grid, so that a dense start does not outweigh the rest of
     the run. A sample whose gradient norm is not finite is kept anyway, on the grid or not.
-    (Finite spikes off the grid are not: on the development runs keeping those above 10x the
-    kept median raised the false alarms on healthy runs from 6 to 10 of 56, early spikes of
-    runs that then train normally.) ``grad_update_cos`` is left whole (its rule selects its
+    (Finite spikes off the grid are not: on the development runs, keeping those above 10x the
+    kept median added false alarms on healthy runs, early spikes of runs that then train
+    normally; see benchmarks/data/diagnose_accuracy_round4.txt.) ``grad_update_cos`` is left whole (its rule selects its
     own steps)."""
     cols = [*log.group_grad_norm.values(), *log.ratio.values(), *log.group_ratio.values()]
     if log.grad_norm is not None:

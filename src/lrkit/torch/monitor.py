@@ -113,7 +113,6 @@ class Monitor:
         ]
         self._index_params(layers)
         self.step = 0  # updates made
-        self._tensor_hparams = False  # a group keeps a hyperparameter as a tensor
         self._next_sample = 0  # the next update whose statistics are measured
         self._warned_groups = False  # a param group was added after the Monitor was made
         self._rows: list[dict[str, float]] = []
@@ -257,7 +256,6 @@ class Monitor:
                 v = _get(groups[gi], key)
                 if v is not None:
                     row[column] = v
-                    self._tensor_hparams |= _is_t(v)
         self._hrows.append(row)
         if k >= self._next_sample and self._params:
             self._next_sample = k + min(self.every, max(1, k // _GROWTH))
@@ -342,7 +340,7 @@ class Monitor:
                     rows[k - first].update(cos)
                 else:  # its update was written by a read in between (log_val, rows): own row
                     late.append({"step": k, **cos})
-        cells = [(r, c) for r in rows if self._tensor_hparams for c, v in r.items() if _is_t(v)]
+        cells = [(r, c) for r in rows for c, v in r.items() if _is_t(v)]
         if cells:  # tensor rates (or betas) read in one transfer, like the losses
             for (r, c), v in zip(cells, _to_host([r[c] for r, c in cells]), strict=True):
                 r[c] = v

@@ -25,17 +25,6 @@ def _all_reduce(values: Sequence[float], op: str) -> list[float] | None:
     return [float(x) for x in t.tolist()]
 
 
-def mean_over_ranks(metric: float) -> float:
-    """The mean of ``metric`` over all ranks (float64) when torch.distributed is initialised.
-
-    Every rank must call this at the same point (it is a collective). Without an initialised
-    process group the metric is returned unchanged. With NCCL the reduction runs on the current
-    CUDA device; other backends use the CPU.
-    """
-    out = _all_reduce([float(metric)], "SUM")
-    return float(metric) if out is None else out[0] / dist.get_world_size()
-
-
 def min_over_ranks(value: float) -> float:
     """The minimum of ``value`` over all ranks (float64) when torch.distributed is initialised
     (a collective); without an initialised process group, ``value`` unchanged.
